@@ -1,0 +1,41 @@
+"""Shared fixtures: where the real data and the test detector model live.
+
+The data is read from ``../shared`` beside the repository (or ``$VFHGAN_SHARED``);
+it is never copied into the repository.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VFHGAN_SHARED", REPO.parent / "shared")).resolve()
+DATA = SHARED / "data"
+DETECTOR_MODEL = SHARED / "models" / "scrfd_500m.onnx"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data missing: {path} (clone the project with ../shared beside it "
+                    "or set VFHGAN_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data``: the real talking-face clips."""
+    return _require(DATA)
+
+
+@pytest.fixture(scope="session")
+def detector_model() -> Path:
+    """``../shared/models/scrfd_500m.onnx``: the SCRFD detector used in tests."""
+    return _require(DETECTOR_MODEL)
+
+
+@pytest.fixture(scope="session")
+def grid_clip(data_dir: Path) -> Path:
+    """A GRID s1 clip (mp4, 25 fps, 3 s) with its word alignment beside it in ``align/``."""
+    return data_dir / "grid_s1" / "video" / "bbaf2n.mp4"

@@ -1,0 +1,1 @@
+"""Prepared training data: GRID alignments, shards on disk, the ``prepare`` pipeline."""

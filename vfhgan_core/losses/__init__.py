@@ -1,0 +1,1 @@
+"""Training losses: frequency, lip reading, perceptual, adversarial, pixel, and their total (eq. 11)."""

@@ -1,0 +1,1 @@
+"""Networks: the VFH-GAN generator, its discriminator, the lip reader and VGG19."""
