@@ -1,0 +1,205 @@
+"""Make test videos from the real clips, with PyAV, in a temporary folder.
+
+Other test files may import these helpers (``from media_fixtures import transcode``;
+``tests/`` is on ``sys.path`` under pytest's default rootdir-based import mode).
+Nothing here is written into the repository: every function takes the output
+path, and the tests pass paths under pytest's ``tmp_path``.
+
+The helpers re-encode real frames and real speech; only the container, codecs,
+frame timing, size and display rotation change. Encoders are chosen for speed
+(``ultrafast`` x264, realtime VP8) because the machine has 2 cores.
+"""
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import numpy as np
+
+#: (video codec, audio codec, audio sample rate or None to keep the source rate) per extension
+CODECS: dict[str, tuple[str, str, int | None]] = {
+    ".mp4": ("libx264", "aac", None),
+    ".mov": ("libx264", "aac", None),
+    ".mkv": ("libx264", "flac", None),
+    ".webm": ("libvpx", "libopus", 48000),
+    ".avi": ("mpeg4", "pcm_s16le", None),
+    ".mpg": ("mpeg1video", "mp2", None),
+}
+
+
+def decode_rgb(path: str | Path, seconds: float | None = None) -> tuple[list[np.ndarray], float]:
+    """Decode the first ``seconds`` of video of ``path`` as RGB uint8 (H, W, 3) frames.
+
+    Returns the frames (as stored, no rotation applied) and the stream's average fps.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        frames = []
+        for frame in container.decode(stream):
+            if seconds is not None and len(frames) >= round(seconds * fps):
+                break
+            frames.append(frame.to_ndarray(format="rgb24"))
+    return frames, fps
+
+
+def decode_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
+    """Decode all audio of ``path`` straight from the stream: float32 mono (N,) at ``rate`` Hz.
+
+    Independent of :mod:`vfhgan_core.media` (no alignment to the video), so tests can
+    compare the library's output with it.
+    """
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
+              fps: Fraction | float | None = None, timestamps: Sequence[float] | None = None,
+              size: tuple[int, int] | None = None, rotate_cw: int = 0, audio: bool = True,
+              faststart: bool = False, vcodec: str | None = None, acodec: str | None = None) -> Path:
+    """Re-encode the real clip ``src`` into ``dst`` (container chosen by ``dst``'s extension).
+
+    Args:
+        seconds: keep only the first ``seconds`` of the source (video and audio).
+        fps: relabel the frames with this rate (e.g. ``Fraction(2213, 100)``); the frames
+            are not dropped or duplicated, so the clip gets longer or shorter.
+        timestamps: explicit presentation time in seconds of each frame (variable frame
+            rate); frames beyond ``len(timestamps)`` are dropped.
+        size: (width, height) of the stored frames (bilinear resize).
+        rotate_cw: store the frames rotated by ``rotate_cw`` degrees counter-clockwise
+            and write a display matrix telling players to rotate them ``rotate_cw``
+            degrees clockwise, like a phone camera does. A correct reader shows the
+            original upright frames.
+        audio: copy the source's speech (re-encoded) when True and the source has audio.
+        faststart: put the mp4 index at the start of the file (``movflags=+faststart``).
+
+    Returns ``dst`` as a Path.
+    """
+    dst = Path(dst)
+    default_v, default_a, a_rate = CODECS[dst.suffix.lower()]
+    vcodec = vcodec or default_v
+    acodec = acodec or default_a
+    frames, src_fps = decode_rgb(src, seconds)
+    if timestamps is not None:
+        frames = frames[: len(timestamps)]
+    if size is not None:
+        frames = [_resize(f, size) for f in frames]
+    k = (rotate_cw // 90) % 4
+    frames = [np.ascontiguousarray(np.rot90(f, k)) for f in frames]
+    height, width = frames[0].shape[:2]
+
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(dst), "w", options=options) as out:
+        if timestamps is not None:
+            tb = Fraction(1, 1000)
+            vs = out.add_stream(vcodec, rate=round(len(timestamps) / max(timestamps[-1], 1e-3)))
+        else:
+            rate = Fraction(fps).limit_denominator(1001) if fps is not None else Fraction(src_fps).limit_denominator(1001)
+            vs = out.add_stream(vcodec, rate=rate)
+            tb = 1 / rate
+        vs.width, vs.height = width, height
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        if vcodec == "libx264":
+            vs.options = {"preset": "ultrafast", "crf": "18"}
+        elif vcodec == "libvpx":
+            vs.options = {"deadline": "realtime", "cpu-used": "8", "crf": "10", "b": "2M"}
+        elif vcodec in ("mpeg4", "mpeg1video"):
+            vs.options = {"qscale": "3"}
+            vs.codec_context.qscale = 3
+        if rotate_cw:
+            vs.set_display_rotation(-rotate_cw)  # PyAV: counter-clockwise degrees
+
+        a_stream = None
+        with av.open(str(src)) as probe:
+            has_audio = bool(probe.streams.audio)
+        if audio and has_audio:
+            with av.open(str(src)) as probe:
+                src_rate = probe.streams.audio[0].rate
+            a_stream = out.add_stream(acodec, rate=a_rate or src_rate)
+            if acodec == "mp2" and a_stream.rate not in (44100, 48000, 32000):
+                a_stream.rate = 44100
+
+        for i, rgb in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if timestamps is not None:
+                vf.pts = int(round(timestamps[i] * 1000))
+            else:
+                vf.pts = i
+            vf.time_base = tb
+            for packet in vs.encode(vf):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+
+        if a_stream is not None:
+            _copy_audio(src, out, a_stream, seconds)
+    return dst
+
+
+def _copy_audio(src: str | Path, out, a_stream, seconds: float | None) -> None:
+    """Decode ``src``'s audio, resample it to ``a_stream``'s format and encode it into ``out``."""
+    resampler = av.AudioResampler(format=a_stream.codec_context.codec.audio_formats[0].name,
+                                  layout="mono",
+                                  rate=a_stream.rate, frame_size=a_stream.codec_context.frame_size or None)
+    limit = None if seconds is None else int(round(seconds * a_stream.rate))
+    written = 0
+    with av.open(str(src)) as inp:
+        for frame in inp.decode(audio=0):
+            frame.pts = None
+            for rf in resampler.resample(frame):
+                if limit is not None and written >= limit:
+                    break
+                rf.pts = written
+                written += rf.samples
+                for packet in a_stream.encode(rf):
+                    out.mux(packet)
+    for rf in resampler.resample(None):
+        rf.pts = written
+        written += rf.samples
+        for packet in a_stream.encode(rf):
+            out.mux(packet)
+    for packet in a_stream.encode():
+        out.mux(packet)
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an RGB uint8 frame to (width, height) with swscale."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+
+
+def truncate_copy(src: str | Path, dst: str | Path, fraction: float) -> Path:
+    """Write the first ``fraction`` of ``src``'s bytes to ``dst`` (a download cut short)."""
+    data = Path(src).read_bytes()
+    dst = Path(dst)
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def zero_frame_mp4(dst: str | Path, width: int = 64, height: int = 64) -> Path:
+    """Write a valid mp4 whose H.264 video stream holds no frame at all."""
+    dst = Path(dst)
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        for packet in vs.encode():
+            out.mux(packet)
+    return dst
+
+
+def copy_to(src: str | Path, dst: str | Path) -> Path:
+    """Copy a real clip to ``dst`` (e.g. a path with spaces and non-ASCII letters)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst

@@ -1,0 +1,61 @@
+"""The command line as a user runs it: ``python -m vfhgan_core ...`` in a subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vfhgan_core", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_probe_json(data_dir: Path, detector_model: Path) -> None:
+    res = run_cli("probe", str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4"), "--json",
+                  "--detector-model", str(detector_model))
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["fps"] == pytest.approx(25.0) and report["faces"]["max_faces"] == 1
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda d, t: d / "voxceleb2" / "Audio_Source_681600002.mp3", "not a video|no video"),
+        (lambda d, t: t / "notes.txt", "not a video"),
+        (lambda d, t: t / "missing.mp4", "no such file|not found|does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_line(make, expect, data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    res = run_cli("probe", str(make(data_dir, tmp_path)), "--no-faces")
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: ")
+    assert "Traceback" not in res.stderr
+    import re
+
+    assert re.search(expect, res.stderr, re.I), res.stderr
+
+
+def test_no_face_is_reported_not_raised(data_dir: Path, detector_model: Path) -> None:
+    res = run_cli("probe", str(data_dir / "no_audio" / "yongen.mp4"), "--seconds", "2",
+                  "--detector-model", str(detector_model), "--json")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(res.stdout)["faces"]
+    # an anime character: either no face at all (with the reason) or a weak partial track
+    assert "error" in faces or faces["track_coverage"] < 1.0 or faces["max_faces"] >= 1
+
+
+def test_prepare_cli_reports_counts(data_dir: Path, detector_model: Path, tmp_path: Path) -> None:
+    res = run_cli("prepare", str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4"),
+                  str(data_dir / "no_audio" / "fear.mp4"), "--out", str(tmp_path / "o"),
+                  "--workers", "1", "--quiet", "--detector-model", str(detector_model))
+    assert res.returncode == 0, res.stderr
+    assert "1 clips ok, 1 skipped (no_audio: 1)" in res.stdout
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["ok"] == 1 and manifest["skipped"] == 1

@@ -1,0 +1,464 @@
+"""The VFH-GAN generator: 5 LR face frames + the speech of the centre frame → ×4 face.
+
+Paper §3.1, eq. 1: ``f_t^sr = ζ((f_t^lr, {f_i^lr}_{i=t−j}^{t+j}), a_m−s)``.
+The network has two branches:
+
+* **PHFE-B** (progressive hierarchical feature extraction branch): the
+  ``2j + 1`` LR frames, stacked on the channel axis, go through a 3×3 "primary"
+  convolution, then through stages of :class:`~vfhgan_core.models.blocks.PHFEBlock`
+  (complex filter formation + depthwise channel attention) at 32×32, 64×64 and
+  128×128, with ×2 pixel-shuffle upsampling between stages. An RGB head after
+  each upsampling stage predicts a residual over the bicubic upsampling of the
+  centre frame: the 64×64 head gives ``sr_x2`` (multi-scale supervision), the
+  128×128 head gives ``sr``. Both heads start at zero, so an untrained
+  generator returns exactly bicubic.
+* **CMFE-B** (cross-modal feature extraction branch): a visual encoder ξ on
+  PHFE-B's primary feature maps (a strided convolution: 32×32 → 16×16 grid of
+  ``latent_dim`` tokens) and an audio encoder ψ on the log-mel window (a small
+  CNN pooled to one ``audio_dim`` vector). Eq. 2: the audio vector is
+  broadcast over the visual grid, both are concatenated and projected by Ψ
+  (a 1×1 convolution, i.e. ``W_v·ξ + W_a·ψ + b``, so the paper's sum and
+  concatenation readings coincide) to the latent ``f^lv'``. Eq. 3: axial
+  self-attention (rows, then columns, multi-head, sinusoidal positions) gives
+  ``f^a``, which a zero-initialised 1×1 projection and a bilinear ×2 upsampling
+  add into PHFE-B's primary features before the first stage. The zero start
+  makes the audio path neutral until training moves it.
+
+Switches for the paper's ablation (§4.2, Table 1): ``use_audio=False`` is
+"w/o audio" (PHFE-B alone; no CMFE-B parameters exist and ``mel`` is
+ignored); ``use_audio=True, use_attention=False`` is "audio" (``f^a = f^lv'``);
+both on is "audio and attention".
+
+Output range: the outputs are ``bicubic + residual``. In training mode they are
+returned unclamped (losses see the raw values and every pixel keeps its
+gradient); in eval mode (``model.eval()``, which :meth:`from_pretrained`
+sets) they are clamped to [0, 1].
+
+Cost (2-core CPU, float32, batch 32; see :mod:`vfhgan_core.bench`): the
+default preset is built to run well above 100 output frames per second, by
+keeping most computation at 32×32 and few channels at 128×128.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from torch import nn
+
+from vfhgan_core.config import from_dict, to_dict
+from vfhgan_core.errors import WeightsNotFoundError
+from vfhgan_core.models.attention import AxialAttentionStack
+from vfhgan_core.models.blocks import FILTER_KERNELS, PHFEBlock, PixelShuffleUpsample, RGBHead, activation
+
+__all__ = [
+    "AudioEncoder",
+    "CrossModalBranch",
+    "GeneratorConfig",
+    "GeneratorOutput",
+    "VFHGANGenerator",
+    "VisualEncoder",
+]
+
+#: number of ×2 stages for the supported scale (32 → 64 → 128)
+_SUPPORTED_SCALE = 4
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Settings of :class:`VFHGANGenerator` (JSON-friendly; written as ``config.json``).
+
+    Attributes:
+        num_frames: LR frames per window, ``2j + 1`` (odd; the centre one is restored).
+        scale: upscaling factor; only 4 (32 → 64 → 128, two ×2 stages) is supported.
+        widths: channels of PHFE-B at 1×, 2× and 4× the input size.
+        depths: PHFE blocks per stage at 1×, 2× and 4× the input size (each ≥ 0).
+        filter_kernels: kernel sizes of the parallel complex-filter branches
+            (odd; ``widths`` must be divisible by their number).
+        expansion: channel expansion of the depthwise channel-attention module.
+        se_reduction: squeeze-and-excitation bottleneck reduction.
+        negative_slope: LeakyReLU slope of the convolutional trunk.
+        use_audio: build CMFE-B and require ``mel`` (False = the paper's "w/o audio").
+        use_attention: axial self-attention on the cross-modal latent (False:
+            ``f^a = f^lv'``); ignored when ``use_audio`` is False.
+        n_mels: mel bins of the speech window.
+        mel_frames: mel frames per window (16 = 0.2 s at 80 mel frames/s).
+        audio_dim: size of the audio embedding ψ(a).
+        audio_channels: channels of the four strided 3×3 convolutions of ψ.
+        latent_dim: token size of the cross-modal latent ``f^lv'`` (even, divisible
+            by ``attention_heads``).
+        latent_stride: downsampling of ξ from the primary feature maps to the
+            latent grid (1 or 2: 32×32 → 16×16).
+        attention_layers: axial transformer layers (row + column + MLP each).
+        attention_heads: heads of each axial attention.
+        mlp_ratio: hidden width of the attention layers' MLP, relative to ``latent_dim``.
+    """
+
+    num_frames: int = 5
+    scale: int = 4
+    widths: tuple[int, int, int] = (64, 32, 16)
+    depths: tuple[int, int, int] = (4, 1, 0)
+    filter_kernels: tuple[int, ...] = FILTER_KERNELS
+    expansion: int = 2
+    se_reduction: int = 4
+    negative_slope: float = 0.2
+    use_audio: bool = True
+    use_attention: bool = True
+    n_mels: int = 80
+    mel_frames: int = 16
+    audio_dim: int = 64
+    audio_channels: tuple[int, int, int, int] = (16, 32, 48, 64)
+    latent_dim: int = 64
+    latent_stride: int = 2
+    attention_layers: int = 1
+    attention_heads: int = 4
+    mlp_ratio: float = 2.0
+
+    def __post_init__(self) -> None:
+        # JSON gives lists: store tuples so configs compare equal after a round trip
+        for name in ("widths", "depths", "filter_kernels", "audio_channels"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        problems = []
+        if self.num_frames < 1 or self.num_frames % 2 == 0:
+            problems.append(f"num_frames must be odd and ≥ 1 (2j + 1), got {self.num_frames}")
+        if self.scale != _SUPPORTED_SCALE:
+            problems.append(f"scale must be {_SUPPORTED_SCALE} (32 → 64 → 128), got {self.scale}")
+        if len(self.widths) != 3 or len(self.depths) != 3:
+            problems.append(f"widths and depths need 3 entries (1×, 2×, 4×), got {self.widths}, {self.depths}")
+        if any(w < 1 for w in self.widths) or any(d < 0 for d in self.depths):
+            problems.append(f"widths must be ≥ 1 and depths ≥ 0, got {self.widths}, {self.depths}")
+        if any(w % len(self.filter_kernels) for w, d in zip(self.widths, self.depths) if d):
+            problems.append(f"widths of stages with blocks must be divisible by "
+                            f"{len(self.filter_kernels)} (the number of filter_kernels), got {self.widths}")
+        if self.latent_dim % 2 or self.latent_dim % self.attention_heads:
+            problems.append(f"latent_dim ({self.latent_dim}) must be even and divisible by "
+                            f"attention_heads ({self.attention_heads})")
+        if self.latent_stride not in (1, 2):
+            problems.append(f"latent_stride must be 1 or 2, got {self.latent_stride}")
+        if len(self.audio_channels) != 4:
+            problems.append(f"audio_channels needs 4 entries, got {self.audio_channels}")
+        if problems:
+            raise ValueError("invalid GeneratorConfig: " + "; ".join(problems))
+
+    @property
+    def centre_index(self) -> int:
+        """Index ``j`` of the restored frame inside the window."""
+        return self.num_frames // 2
+
+    @classmethod
+    def small(cls, **overrides) -> GeneratorConfig:
+        """The default preset: built for the CPU demo (≥ 100 frames/s batched on 2 cores)."""
+        return cls(**overrides)
+
+    @classmethod
+    def large(cls, **overrides) -> GeneratorConfig:
+        """A wider, deeper preset for GPU training (about 10× the default's cost)."""
+        base = dict(widths=(128, 64, 32), depths=(8, 2, 1), audio_dim=128,
+                    audio_channels=(32, 64, 96, 128), latent_dim=128,
+                    attention_layers=2, attention_heads=8)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> GeneratorConfig:
+        """``"small"`` / ``"default"`` or ``"large"``, with field overrides."""
+        presets = {"small": cls.small, "default": cls.small, "large": cls.large}
+        if name not in presets:
+            raise ValueError(f"unknown generator preset {name!r}; choose one of {sorted(presets)}")
+        return presets[name](**overrides)
+
+
+class GeneratorOutput(NamedTuple):
+    """What :meth:`VFHGANGenerator.forward` returns (float, same dtype as the input).
+
+    Attributes:
+        sr: ``(B, 3, 4H, 4W)`` restored centre frame (128×128 for 32×32 input).
+        sr_x2: ``(B, 3, 2H, 2W)`` the intermediate ×2 output (64×64), for
+            multi-scale supervision.
+
+    Values are RGB in [0, 1] in eval mode; in training mode they are not
+    clamped and may leave [0, 1] slightly.
+    """
+
+    sr: torch.Tensor
+    sr_x2: torch.Tensor
+
+
+class AudioEncoder(nn.Module):
+    """ψ: a log-mel window ``(B, 1, n_mels, mel_frames)`` → embedding ``(B, audio_dim)``.
+
+    Four 3×3 convolutions (the last three with stride 2 on both axes), LeakyReLU,
+    global average pooling, a linear layer. Works for any window size.
+    """
+
+    def __init__(self, channels: tuple[int, int, int, int], out_dim: int,
+                 negative_slope: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for i, c in enumerate(channels):
+            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1),
+                       activation(negative_slope)]
+            c_in = c
+        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Linear(c_in, out_dim)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.convs(mel).mean(dim=(2, 3)))
+
+
+class VisualEncoder(nn.Module):
+    """ξ: primary feature maps ``(B, C, H, W)`` → token grid ``(B, D, H/s, W/s)``.
+
+    A 3×3 convolution with stride ``s`` (1 or 2) and LeakyReLU.
+    """
+
+    def __init__(self, in_channels: int, dim: int, stride: int, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, dim, 3, stride=stride, padding=1)
+        self.act = activation(negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+class CrossModalBranch(nn.Module):
+    """CMFE-B: primary features + mel window → audio-visual feature ``f^a`` to add into PHFE-B.
+
+    ``forward(primary (B, C, H, W), mel (B, 1, n_mels, mel_frames)) -> (B, C, H, W)``:
+    ξ(primary) and ψ(mel) (broadcast over the grid) are concatenated and
+    projected by Ψ (1×1 conv + LeakyReLU) to ``f^lv'`` (eq. 2), axial attention
+    gives ``f^a`` (eq. 3; identity when ``use_attention`` is False), a 1×1
+    projection back to ``C`` channels (zero at initialisation) and bilinear
+    upsampling to ``H × W`` give the output.
+    """
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        c = config.widths[0]
+        d = config.latent_dim
+        self.visual = VisualEncoder(c, d, config.latent_stride, config.negative_slope)
+        self.audio = AudioEncoder(config.audio_channels, config.audio_dim, config.negative_slope)
+        self.fuse = nn.Sequential(nn.Conv2d(d + config.audio_dim, d, 1), activation(config.negative_slope))
+        self.attention = (AxialAttentionStack(d, config.attention_heads, config.attention_layers,
+                                              config.mlp_ratio)
+                          if config.use_attention else nn.Identity())
+        self.inject = nn.Conv2d(d, c, 1)
+        nn.init.zeros_(self.inject.weight)
+        nn.init.zeros_(self.inject.bias)
+
+    def forward(self, primary: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        v = self.visual(primary)                                          # (B, D, h, w)
+        a = self.audio(mel)                                               # (B, A)
+        a = a[:, :, None, None].expand(-1, -1, v.shape[2], v.shape[3])
+        latent = self.fuse(torch.cat([v, a], dim=1))                      # f^lv'
+        f_a = self.attention(latent)                                      # f^a
+        out = self.inject(f_a)
+        if out.shape[-2:] != primary.shape[-2:]:
+            out = F.interpolate(out, size=primary.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+
+class VFHGANGenerator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="vfhgan",
+    license="apache-2.0",
+    tags=["super-resolution", "face-hallucination", "audio-visual", "video", "vfh-gan"],
+):
+    """Audio-visual video face hallucination generator (×4).
+
+    ``VFHGANGenerator(config)`` builds the network of ``config`` (default:
+    :meth:`GeneratorConfig.small`). ``forward(lr_frames, mel)`` restores the
+    centre frame of each window. Weights save and load through the Hugging
+    Face Hub mixin: ``save_pretrained(dir)`` writes ``model.safetensors`` and
+    ``config.json``; :meth:`from_pretrained` reads a directory or a Hub repo
+    (also offline from the cache, and from a ``subfolder``).
+    """
+
+    def __init__(self, config: GeneratorConfig | dict | None = None) -> None:
+        super().__init__()
+        if config is None:
+            config = GeneratorConfig()
+        elif isinstance(config, dict):
+            config = from_dict(GeneratorConfig, config)
+        elif not isinstance(config, GeneratorConfig):
+            raise TypeError(f"config must be a GeneratorConfig, a dict or None, got {type(config).__name__}")
+        self.config = config
+        self._hub_mixin_config = config        # what save_pretrained writes to config.json
+        c0, c1, c2 = config.widths
+        d0, d1, d2 = config.depths
+        block = dict(kernels=config.filter_kernels, expansion=config.expansion,
+                     se_reduction=config.se_reduction, negative_slope=config.negative_slope)
+
+        # PHFE-B
+        self.primary = nn.Sequential(nn.Conv2d(3 * config.num_frames, c0, 3, padding=1),
+                                     activation(config.negative_slope))
+        self.stage1 = nn.Sequential(*(PHFEBlock(c0, **block) for _ in range(d0)))
+        self.up2 = PixelShuffleUpsample(c0, c1, config.negative_slope)
+        self.stage2 = nn.Sequential(*(PHFEBlock(c1, **block) for _ in range(d1)))
+        self.head_x2 = RGBHead(c1)
+        self.up4 = PixelShuffleUpsample(c1, c2, config.negative_slope)
+        self.stage4 = nn.Sequential(*(PHFEBlock(c2, **block) for _ in range(d2)))
+        self.head_x4 = RGBHead(c2)
+
+        # CMFE-B (absent in the "w/o audio" ablation)
+        self.cross_modal = CrossModalBranch(config) if config.use_audio else None
+
+    # ------------------------------------------------------------------ forward
+    def _check_inputs(self, lr_frames: torch.Tensor, mel: torch.Tensor | None) -> torch.Tensor | None:
+        cfg = self.config
+        if not isinstance(lr_frames, torch.Tensor) or lr_frames.ndim != 5 \
+                or lr_frames.shape[1] != cfg.num_frames or lr_frames.shape[2] != 3:
+            shape = tuple(lr_frames.shape) if isinstance(lr_frames, torch.Tensor) else type(lr_frames).__name__
+            raise ValueError(f"lr_frames must be a float tensor (B, {cfg.num_frames}, 3, H, W) of "
+                             f"{cfg.num_frames} RGB frames in [0, 1], got {shape}")
+        if not lr_frames.is_floating_point():
+            raise ValueError(f"lr_frames must be floating point in [0, 1], got {lr_frames.dtype} "
+                             "(convert uint8 frames with x.float() / 255)")
+        if not cfg.use_audio:
+            return None
+        if mel is None:
+            raise ValueError("this generator uses audio (config.use_audio=True): pass mel, the "
+                             f"(B, 1, {cfg.n_mels}, {cfg.mel_frames}) log-mel window of each centre frame "
+                             "(vfhgan_core.audio.mel_windows_for_clip; silent_mel_windows for clips without speech)")
+        if not isinstance(mel, torch.Tensor):
+            raise ValueError(f"mel must be a tensor, got {type(mel).__name__}")
+        if mel.ndim == 3:
+            mel = mel.unsqueeze(1)
+        if mel.ndim != 4 or mel.shape[1] != 1 or mel.shape[2] != cfg.n_mels or mel.shape[3] != cfg.mel_frames \
+                or mel.shape[0] != lr_frames.shape[0]:
+            raise ValueError(f"mel must have shape (B, 1, {cfg.n_mels}, {cfg.mel_frames}) with the batch size "
+                             f"of lr_frames ({lr_frames.shape[0]}), got {tuple(mel.shape)}")
+        if not mel.is_floating_point():
+            raise ValueError(f"mel must be floating point (normalised log-mel in [-4, 4]), got {mel.dtype}")
+        return mel.to(lr_frames.dtype)
+
+    def forward(self, lr_frames: torch.Tensor, mel: torch.Tensor | None = None) -> GeneratorOutput:
+        """Restore the centre frame of each window.
+
+        Args:
+            lr_frames: float ``(B, num_frames, 3, H, W)`` RGB in [0, 1], the
+                window of LR face frames centred on frame t (32×32 in training;
+                any size works).
+            mel: float ``(B, 1, n_mels, mel_frames)`` (or ``(B, n_mels, mel_frames)``)
+                normalised log-mel window of frame t, values in [−4, 4].
+                Required when ``config.use_audio``; ignored otherwise.
+
+        Returns:
+            :class:`GeneratorOutput` ``(sr (B, 3, 4H, 4W), sr_x2 (B, 3, 2H, 2W))``;
+            clamped to [0, 1] in eval mode only.
+
+        Raises:
+            ValueError: wrong shapes or dtypes, or ``mel`` missing for an audio model.
+        """
+        mel = self._check_inputs(lr_frames, mel)
+        b, t, _, h, w = lr_frames.shape
+        centre = lr_frames[:, self.config.centre_index]
+        base_x2 = F.interpolate(centre, size=(2 * h, 2 * w), mode="bicubic", align_corners=False)
+        base_x4 = F.interpolate(centre, size=(4 * h, 4 * w), mode="bicubic", align_corners=False)
+
+        x = self.primary(lr_frames.reshape(b, t * 3, h, w))          # f_t^lr', primary features
+        if self.cross_modal is not None:
+            x = x + self.cross_modal(x, mel)                            # + f^a
+        x = self.stage1(x)
+        x = self.stage2(self.up2(x))
+        sr_x2 = base_x2 + self.head_x2(x)
+        x = self.stage4(self.up4(x))
+        sr = base_x4 + self.head_x4(x)
+        if not self.training:
+            sr, sr_x2 = sr.clamp(0.0, 1.0), sr_x2.clamp(0.0, 1.0)
+        return GeneratorOutput(sr=sr, sr_x2=sr_x2)
+
+    # ------------------------------------------------------------------ hub I/O
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> VFHGANGenerator:
+        """Load a generator saved by :meth:`save_pretrained`, from a directory or the Hub.
+
+        Args:
+            pretrained_model_name_or_path: a local directory, or a Hub repo id
+                (``"org/name"``) resolved through the Hugging Face cache (honours
+                ``HF_HUB_OFFLINE``, ``HF_HOME`` / ``cache_dir``).
+            subfolder: folder inside the directory or repo holding
+                ``config.json`` and ``model.safetensors``.
+            revision, cache_dir, force_download, local_files_only, token: as in
+                :func:`huggingface_hub.hf_hub_download`.
+            map_location: device to load the weights onto.
+
+        Returns:
+            The generator in eval mode, weights loaded strictly (every tensor
+            must match the config).
+
+        Raises:
+            WeightsNotFoundError: the directory, repo or one of the two files
+                cannot be found (offline and not cached, wrong name, ...).
+        """
+        source = str(pretrained_model_name_or_path)
+        config_path = cls._resolve_file(source, constants.CONFIG_NAME, subfolder=subfolder, revision=revision,
+                                        cache_dir=cache_dir, force_download=force_download,
+                                        local_files_only=local_files_only, token=token)
+        weights_path = cls._resolve_file(source, constants.SAFETENSORS_SINGLE_FILE, subfolder=subfolder,
+                                         revision=revision, cache_dir=cache_dir,
+                                         force_download=force_download,
+                                         local_files_only=local_files_only, token=token)
+        config = from_dict(GeneratorConfig, json.loads(Path(config_path).read_text(encoding="utf-8")))
+        model = cls(config)
+        import safetensors.torch
+
+        safetensors.torch.load_model(model, weights_path, strict=True, device=str(map_location))
+        return model.eval()
+
+    @staticmethod
+    def _resolve_file(source: str, filename: str, *, subfolder: str | None, **download_kwargs) -> str:
+        """Path of ``filename`` in a local directory or (downloaded/cached) Hub repo."""
+        if os.path.isdir(source):
+            path = Path(source) / (subfolder or "") / filename
+            if not path.is_file():
+                raise WeightsNotFoundError(f"{path} does not exist: a generator directory needs "
+                                           f"{constants.CONFIG_NAME} and {constants.SAFETENSORS_SINGLE_FILE} "
+                                           "(written by save_pretrained)")
+            return str(path)
+        try:
+            return hf_hub_download(source, filename, subfolder=subfolder or None, **download_kwargs)
+        except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError,
+                RevisionNotFoundError) as exc:
+            where = f"{source}/{subfolder}" if subfolder else source
+            offline = " (offline mode: only the local Hugging Face cache was searched)" \
+                if constants.HF_HUB_OFFLINE else ""
+            raise WeightsNotFoundError(
+                f"could not get {filename} of generator weights {where!r}{offline}: {exc.__class__.__name__}. "
+                "Pass an existing local directory, check the repo id and network, or download the "
+                "weights once while online."
+            ) from exc
+        except ValueError as exc:           # malformed repo id, e.g. a missing local path
+            raise WeightsNotFoundError(
+                f"{source!r} is neither an existing directory nor a valid Hub repo id ('org/name'): {exc}"
+            ) from exc
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def extra_repr(self) -> str:
+        return json.dumps(to_dict(self.config))
