@@ -154,9 +154,9 @@ def test_silence_and_silent_windows_are_computed_floor():
     ts = np.arange(7) / 25.0
     assert torch.equal(silent, mel_windows_for_clip(np.zeros(48000, np.float32), ts))
     # a different floor changes the silent value, so it is not hard-coded
-    quieter = AudioConfig(min_level_db=-140.0)
-    expected = 2 * 4 * (20 * np.log10(10 ** (-140 / 20)) - 20 + 140) / 140 - 4
-    assert torch.allclose(silent_mel_windows(2, quieter), torch.tensor(expected, dtype=torch.float32))
+    # (a negative reference level lifts the -100 dB floor to -70 dB: 8 * 30 / 100 - 4 = -1.6)
+    lifted = AudioConfig(ref_level_db=-30.0)
+    assert torch.allclose(silent_mel_windows(2, lifted), torch.tensor(-1.6), atol=1e-5)
     assert silent_mel_windows(0, CFG).shape == (0, 1, 80, 16)
 
 
@@ -255,36 +255,50 @@ def test_windows_inside_words_are_louder_than_silence(data_dir):
         assert np.median(speech) > np.percentile(quiet, 90), name
 
 
-def _candidate_onset_clips(data_dir: Path) -> list[str]:
-    """GRID clips whose first word starts with a plosive (bin, place): a sharp acoustic onset.
+def _onset_clips(data_dir: Path) -> list[str]:
+    """Every 12th GRID clip whose first word starts with a plosive (bin, place): a sharp onset.
 
-    Alignments of l- and s-initial words (lay, set) often start several frames before
-    any energy in the raw waveform, so they are no reference for an onset.
+    Alignments of l- and s-initial words (lay, set) often start several frames before any
+    energy in the raw waveform, so they are no reference for an onset.
     """
     names = sorted(p.stem for p in (data_dir / "grid_s1" / "video").glob("*.mp4"))
-    return [n for n in names if n[0] in "bp"][::25]
+    return [n for n in names if n[0] in "bp"][::12]
 
 
 def test_speech_onset_matches_alignment_and_shift_breaks_it(data_dir):
-    checked = 0
-    for name in _candidate_onset_clips(data_dir):
+    """The onset seen through the windows lands within ±2 video frames of the first word.
+
+    A label is used only where the raw waveform (plain numpy RMS over ±25 ms around each
+    frame, independent of the code under test) puts the onset within ±2 frames of it too.
+    Onsets of aspirated or pre-voiced plosives stay ambiguous by a few frames, so the test
+    asks for 90 % of the clips (the mid-level detector fires ~1.5 frames after the label's
+    start on both signals), and for the timestamps shifted by +0.5 s to break it.
+    """
+    errors, shifted_errors, vs_waveform = [], [], []
+    for name in _onset_clips(data_dir):
         wav, ts = decode(data_dir, name)
-        first_word = next(s for s, e, w in read_align(data_dir, name) if w not in ("sil", "sp"))
-        label = first_word * 25  # in video frames
-        # trust the label only where the raw waveform (plain numpy, ±25 ms RMS) agrees with it
+        label = next(s for s, e, w in read_align(data_dir, name) if w not in ("sil", "sp")) * 25
+        centres = np.round(ts * 16000).astype(int)
         rms_db = np.array([
-            20 * np.log10(np.sqrt(np.mean(wav[max(0, round(t * 16000) - 400): round(t * 16000) + 400] ** 2)) + 1e-9)
-            for t in ts
+            20 * np.log10(np.sqrt(np.mean(wav[max(0, c - 400): c + 400] ** 2)) + 1e-9) for c in centres
         ])
-        if abs(onset_frame(rms_db) - label) > 2:
+        raw_onset = onset_frame(rms_db)
+        if abs(raw_onset - label) > 2:
             continue
         mel = log_mel_spectrogram(wav)
         found = onset_frame(window_energy(mel_windows(mel, ts)))
-        assert abs(found - label) <= 2, (name, found, label)
-        shifted = onset_frame(window_energy(mel_windows(mel, ts + 0.5)))
-        assert abs(shifted - label) > 8, (name, shifted, label)   # +0.5 s = 12.5 frames early
-        checked += 1
-    assert checked >= 6
+        errors.append(found - label)
+        vs_waveform.append(found - raw_onset)
+        shifted_errors.append(onset_frame(window_energy(mel_windows(mel, ts + 0.5))) - label)
+    errors, shifted_errors = np.array(errors), np.array(shifted_errors)
+    assert len(errors) >= 20
+    assert np.mean(np.abs(errors) <= 2) >= 0.9, errors
+    # against the raw waveform's own onset there is no lag: a window starting at its frame
+    # instead of being centred on it would come 8 mel frames (2.5 video frames) early
+    assert np.median(vs_waveform) == 0 and np.mean(np.abs(vs_waveform) <= 1) >= 0.9, vs_waveform
+    # +0.5 s makes each window hear audio 12.5 frames ahead: the onset comes that much early
+    assert np.mean(np.abs(shifted_errors) <= 2) <= 0.1, shifted_errors
+    assert np.median(shifted_errors) < -8, shifted_errors
 
 
 def test_energy_follows_word_labels_at_zero_lag(data_dir):

@@ -18,9 +18,10 @@ Conventions (see DECISIONS.md §2):
 * **Centred frames with reflection padding.** ``torch.stft(center=True,
   pad_mode="reflect")``, so mel frame ``k`` is centred on ``k · hop / sr`` =
   ``k / 80`` seconds. Reflection padding is what Wav2Lip got from the librosa
-  it was written against (librosa < 0.10 defaulted to ``pad_mode="reflect"``;
-  librosa 0.10+ defaults to zeros). Signals too short to reflect (at most
-  ``n_fft // 2`` samples, 25 ms) are zero-padded instead.
+  it pins (0.7, whose ``stft`` defaulted to ``pad_mode="reflect"``; current
+  librosa defaults to zeros, which changes only the first and last few frames).
+  Signals too short to reflect (at most ``n_fft // 2`` samples, 25 ms) are
+  zero-padded instead.
 * **Windows centred on the frame's timestamp.** The window of the video frame
   shown at ``t`` seconds is mel frames ``[c − 8, c + 8)`` with
   ``c = round(t · 80)``; indices outside the spectrogram repeat its first or
@@ -191,8 +192,10 @@ def log_mel_spectrogram(wav: ArrayLike, config: AudioConfig = AudioConfig()) -> 
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     x = x.to(dtype)
 
-    if config.preemphasis:
-        x = torch.cat([x[:, :1], x[:, 1:] - config.preemphasis * x[:, :-1]], dim=1)
+    if config.preemphasis:  # y[n] = x[n] - k * x[n-1], y[0] = x[0] (scipy.signal.lfilter([1, -k], [1], x))
+        y = x.clone()
+        y[:, 1:].add_(x[:, :-1], alpha=-config.preemphasis)
+        x = y
 
     basis, window = _mel_basis_and_window(config, x.device, dtype)
     # reflection padding needs more samples than the pad; shorter signals get zeros
