@@ -130,3 +130,17 @@ def test_config_round_trip():
     assert from_dict(FrequencyLossConfig, to_dict(cfg)) == cfg
     loss = FocalFrequencyLoss.from_config(cfg)
     assert loss.config() == cfg
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    pred, target = _pair((1, 3, 12, 12), seed=13)
+    half = FocalFrequencyLoss()(pred.half(), target.half())
+    assert half.dtype == torch.float32 and torch.isfinite(half)
+    full = FocalFrequencyLoss()(pred.half().float(), target.half().float())
+    torch.testing.assert_close(half, full)
+
+
+def test_spectral_error_gradient_is_finite_where_spectra_agree():
+    x = torch.rand(1, 1, 8, 8, requires_grad=True)
+    spectral_error(x, x.detach().clone()).sum().backward()
+    assert torch.isfinite(x.grad).all()

@@ -1,6 +1,8 @@
 """VGG19: torchvision's state-dict layout, weight loading, named features."""
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
@@ -123,7 +125,9 @@ def test_load_errors_are_clear(feature_weights, tmp_path):
     with pytest.raises(WeightsNotFoundError, match="not found"):
         load_vgg19_weights(VGG19(with_classifier=False), tmp_path / "missing.pth")
     with pytest.raises(WeightsNotFoundError, match="classifier"):
-        load_vgg19_weights(VGG19(), path)  # the file has no classifier
+        with torch.device("meta"):
+            full = VGG19()
+        load_vgg19_weights(full, path)  # the file has no classifier
     lfs = tmp_path / "vgg19.pth"
     lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 574673361\n")
     with pytest.raises(WeightsNotFoundError, match="could not read"):
@@ -138,13 +142,48 @@ def test_load_errors_are_clear(feature_weights, tmp_path):
         load_vgg19_weights(VGGFeatures(layers=("conv1_1",)), wrong)
 
 
-@pytest.mark.parametrize("url", ["https://weights.invalid/vgg19-dcbb9e9d.pth",  # name does not resolve
-                                 "http://10.255.255.1:81/vgg19.pth"])  # unroutable: connect times out
-def test_unreachable_url_fails_fast(url, tmp_path):
+def test_unresolvable_host_fails_fast(tmp_path):
     start = time.monotonic()
     with pytest.raises(WeightsNotFoundError, match="not reachable"):
-        load_vgg19_weights(VGG19(with_classifier=False), url, model_dir=str(tmp_path), connect_timeout=1.0)
+        load_vgg19_weights(VGG19(with_classifier=False), "https://weights.invalid/vgg19-dcbb9e9d.pth",
+                           model_dir=str(tmp_path), timeout=1.0)
     assert time.monotonic() - start < 5.0
+    assert not any(tmp_path.iterdir())  # nothing half-written into the cache
+
+
+def test_stalled_server_times_out_instead_of_hanging(tmp_path):
+    """A server that accepts the connection but never answers must not hang the caller."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+    held = []
+
+    def accept_and_stall():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept_and_stall, daemon=True)
+    thread.start()
+    previous = socket.getdefaulttimeout()
+    try:
+        start = time.monotonic()
+        with pytest.raises(WeightsNotFoundError, match="could not load VGG19 weights"):
+            load_vgg19_weights(VGG19(with_classifier=False), f"http://127.0.0.1:{port}/vgg19.pth",
+                               model_dir=str(tmp_path), timeout=1.0)
+        assert time.monotonic() - start < 6.0
+        assert socket.getdefaulttimeout() == previous  # the global default is restored
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
 
 
 def test_url_already_in_cache_loads_without_network(feature_weights, tmp_path):

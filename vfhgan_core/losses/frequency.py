@@ -77,7 +77,8 @@ def image_spectrum(x: torch.Tensor, patch_factor: int = 1) -> torch.Tensor:
     """2-D orthonormal DFT of every channel of every patch.
 
     Args:
-        x: float images ``(B, C, H, W)`` (any value range).
+        x: float images ``(B, C, H, W)`` (any value range; float16/bfloat16 are computed in
+            float32).
         patch_factor: split ``H`` and ``W`` into ``patch_factor`` equal parts each; both must
             be divisible by it.
 
@@ -97,6 +98,8 @@ def image_spectrum(x: torch.Tensor, patch_factor: int = 1) -> torch.Tensor:
             "crop or pad the images, or choose another patch_factor"
         )
     ph, pw = h // p, w // p
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()  # half-precision FFTs are limited (CPU: none; CUDA: power-of-2 sizes only)
     # (B, C, p, ph, p, pw) -> (B, p, p, C, ph, pw) -> (B, p*p, C, ph, pw): row-major patch order
     patches = x.reshape(b, c, p, ph, p, pw).permute(0, 2, 4, 1, 3, 5).reshape(b, p * p, c, ph, pw)
     return torch.fft.fft2(patches, norm="ortho")
@@ -124,11 +127,10 @@ def spectral_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Returns:
         real non-negative tensor: ``(B, C, H, W)`` for images, the spectra's shape otherwise
-        (unshifted: DC at ``[..., 0, 0]``). Differentiable.
+        (unshifted: DC at ``[..., 0, 0]``). Differentiable (zero gradient where the spectra agree).
     """
     fp, ft, from_images = _as_spectra(pred, target)
-    diff = fp - ft
-    dist = torch.sqrt(diff.real.square() + diff.imag.square())
+    dist = (fp - ft).abs()
     return dist[:, 0] if from_images else dist
 
 

@@ -216,13 +216,15 @@ def _probe(url: str, timeout: float) -> None:
 
 
 def read_state_dict(path_or_url: str | os.PathLike[str], *, model_dir: str | None = None,
-                    connect_timeout: float = 5.0) -> dict[str, torch.Tensor]:
+                    timeout: float = 10.0) -> dict[str, torch.Tensor]:
     """Read a state dict from a local file (``.safetensors`` or a torch pickle) or a URL.
 
     Local torch files are read with ``torch.load(weights_only=True)`` (no code runs). URLs go
     through ``torch.hub.load_state_dict_from_url`` (cached in ``model_dir``, default
-    ``$TORCH_HOME/hub/checkpoints``); the host is probed first with ``connect_timeout`` seconds
-    so an offline machine gets a clear error at once instead of a hang.
+    ``$TORCH_HOME/hub/checkpoints``; a cached file is used without any network access). The
+    host is probed first (TCP connect, ``timeout`` seconds) so an offline machine gets a clear
+    error at once, and during the download sockets get ``timeout`` seconds of inactivity
+    (``socket.setdefaulttimeout``, restored afterwards) so a stalled server cannot hang training.
 
     Raises:
         WeightsNotFoundError: the file is missing, unreadable or not a state dict, or the URL
@@ -233,7 +235,9 @@ def read_state_dict(path_or_url: str | os.PathLike[str], *, model_dir: str | Non
         cache_dir = Path(model_dir) if model_dir else Path(torch.hub.get_dir()) / "checkpoints"
         cached = cache_dir / Path(urllib.parse.urlparse(src).path).name
         if not cached.is_file():
-            _probe(src, connect_timeout)
+            _probe(src, timeout)
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(timeout)
         try:
             state = torch.hub.load_state_dict_from_url(
                 src, model_dir=str(cache_dir), map_location="cpu", progress=False, weights_only=True
@@ -243,6 +247,8 @@ def read_state_dict(path_or_url: str | os.PathLike[str], *, model_dir: str | Non
                 f"could not load VGG19 weights from {src}: {type(exc).__name__}: {exc}. "
                 "Download the file yourself and pass its local path."
             ) from exc
+        finally:
+            socket.setdefaulttimeout(previous)
     else:
         path = Path(src).expanduser()
         if not path.is_file():
@@ -272,7 +278,7 @@ def read_state_dict(path_or_url: str | os.PathLike[str], *, model_dir: str | Non
 
 
 def load_vgg19_weights(model: nn.Module, path_or_url: str | os.PathLike[str], *,
-                       model_dir: str | None = None, connect_timeout: float = 5.0) -> nn.Module:
+                       model_dir: str | None = None, timeout: float = 10.0) -> nn.Module:
     """Load torchvision-layout VGG19 ImageNet weights into ``model`` (in place; returns it).
 
     ``model`` is a :class:`VGG19` or :class:`VGGFeatures` (or any module whose state dict is a
@@ -281,10 +287,12 @@ def load_vgg19_weights(model: nn.Module, path_or_url: str | os.PathLike[str], *,
     than a :class:`VGGFeatures` needs) are ignored if they belong to VGG19. A file that holds
     keys VGG19 does not have (e.g. ``vgg19_bn``) is rejected.
 
+    ``model_dir`` and ``timeout`` (seconds) are passed to :func:`read_state_dict` for URLs.
+
     Raises:
         WeightsNotFoundError: unreadable/unreachable source, or weights that are not VGG19's.
     """
-    state = read_state_dict(path_or_url, model_dir=model_dir, connect_timeout=connect_timeout)
+    state = read_state_dict(path_or_url, model_dir=model_dir, timeout=timeout)
     with torch.device("meta"):
         vgg_shapes = {k: tuple(v.shape) for k, v in VGG19().state_dict().items()}
     foreign = sorted(k for k in state if k not in vgg_shapes)
