@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 import av
+import cv2
 import numpy as np
 
 #: (video codec, audio codec, audio sample rate or None to keep the source rate) per extension
@@ -64,7 +65,8 @@ def decode_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
 def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
               fps: Fraction | float | None = None, timestamps: Sequence[float] | None = None,
               size: tuple[int, int] | None = None, rotate_cw: int = 0, audio: bool = True,
-              faststart: bool = False, vcodec: str | None = None, acodec: str | None = None) -> Path:
+              faststart: bool = False, audio_offset: float = 0.0, vcodec: str | None = None,
+              acodec: str | None = None) -> Path:
     """Re-encode the real clip ``src`` into ``dst`` (container chosen by ``dst``'s extension).
 
     Args:
@@ -80,6 +82,8 @@ def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
             original upright frames.
         audio: copy the source's speech (re-encoded) when True and the source has audio.
         faststart: put the mp4 index at the start of the file (``movflags=+faststart``).
+        audio_offset: seconds by which the audio track starts after the first video frame
+            (> 0), or the video starts after the audio (< 0; rounded to whole frames).
 
     Returns ``dst`` as a Path.
     """
@@ -102,7 +106,7 @@ def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
             tb = Fraction(1, 1000)
             vs = out.add_stream(vcodec, rate=round(len(timestamps) / max(timestamps[-1], 1e-3)))
         else:
-            rate = Fraction(fps).limit_denominator(1001) if fps is not None else Fraction(src_fps).limit_denominator(1001)
+            rate = Fraction(fps if fps is not None else src_fps).limit_denominator(1001)
             vs = out.add_stream(vcodec, rate=rate)
             tb = 1 / rate
         vs.width, vs.height = width, height
@@ -114,8 +118,7 @@ def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
         elif vcodec == "libvpx":
             vs.options = {"deadline": "realtime", "cpu-used": "8", "crf": "10", "b": "2M"}
         elif vcodec in ("mpeg4", "mpeg1video"):
-            vs.options = {"qscale": "3"}
-            vs.codec_context.qscale = 3
+            vs.codec_context.qscale = 3  # constant quality, fine enough for pixel comparisons
         if rotate_cw:
             vs.set_display_rotation(-rotate_cw)  # PyAV: counter-clockwise degrees
 
@@ -125,16 +128,17 @@ def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
         if audio and has_audio:
             with av.open(str(src)) as probe:
                 src_rate = probe.streams.audio[0].rate
-            a_stream = out.add_stream(acodec, rate=a_rate or src_rate)
+            a_stream = out.add_stream(acodec, rate=a_rate or src_rate, layout="mono")
             if acodec == "mp2" and a_stream.rate not in (44100, 48000, 32000):
                 a_stream.rate = 44100
 
+        shift = int(round(-audio_offset / tb)) if audio_offset < 0 else 0
         for i, rgb in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if timestamps is not None:
-                vf.pts = int(round(timestamps[i] * 1000))
+                vf.pts = shift + int(round(timestamps[i] * 1000))
             else:
-                vf.pts = i
+                vf.pts = shift + i
             vf.time_base = tb
             for packet in vs.encode(vf):
                 out.mux(packet)
@@ -142,29 +146,31 @@ def transcode(src: str | Path, dst: str | Path, *, seconds: float | None = None,
             out.mux(packet)
 
         if a_stream is not None:
-            _copy_audio(src, out, a_stream, seconds)
+            _copy_audio(src, out, a_stream, seconds, max(audio_offset, 0.0))
     return dst
 
 
-def _copy_audio(src: str | Path, out, a_stream, seconds: float | None) -> None:
-    """Decode ``src``'s audio, resample it to ``a_stream``'s format and encode it into ``out``."""
+def _copy_audio(src: str | Path, out, a_stream, seconds: float | None, delay: float) -> None:
+    """Decode ``src``'s audio, resample it to ``a_stream``'s format and encode it into ``out``,
+    starting ``delay`` seconds into the file."""
     resampler = av.AudioResampler(format=a_stream.codec_context.codec.audio_formats[0].name,
                                   layout="mono",
                                   rate=a_stream.rate, frame_size=a_stream.codec_context.frame_size or None)
     limit = None if seconds is None else int(round(seconds * a_stream.rate))
     written = 0
+    start = int(round(delay * a_stream.rate))
     with av.open(str(src)) as inp:
         for frame in inp.decode(audio=0):
+            if limit is not None and written >= limit:
+                break
             frame.pts = None
             for rf in resampler.resample(frame):
-                if limit is not None and written >= limit:
-                    break
-                rf.pts = written
+                rf.pts = start + written
                 written += rf.samples
                 for packet in a_stream.encode(rf):
                     out.mux(packet)
     for rf in resampler.resample(None):
-        rf.pts = written
+        rf.pts = start + written
         written += rf.samples
         for packet in a_stream.encode(rf):
             out.mux(packet)
@@ -173,9 +179,8 @@ def _copy_audio(src: str | Path, out, a_stream, seconds: float | None) -> None:
 
 
 def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an RGB uint8 frame to (width, height) with swscale."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    return frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+    """Bilinear resize of an RGB uint8 frame to (width, height)."""
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
 
 
 def truncate_copy(src: str | Path, dst: str | Path, fraction: float) -> Path:
@@ -186,12 +191,28 @@ def truncate_copy(src: str | Path, dst: str | Path, fraction: float) -> Path:
     return dst
 
 
-def zero_frame_mp4(dst: str | Path, width: int = 64, height: int = 64) -> Path:
-    """Write a valid mp4 whose H.264 video stream holds no frame at all."""
+def zero_frame_mkv(dst: str | Path, width: int = 64, height: int = 64) -> Path:
+    """Write a valid Matroska file with an H.264 video track holding no frame (and 64 ms of silence)."""
     dst = Path(dst)
     with av.open(str(dst), "w") as out:
         vs = out.add_stream("libx264", rate=25)
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        a_stream = out.add_stream("aac", rate=16000, layout="mono")
+        out.start_encoding()
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        silence.sample_rate, silence.pts = 16000, 0
+        for packet in [*vs.encode(), *a_stream.encode(silence), *a_stream.encode()]:
+            out.mux(packet)
+    return dst
+
+
+def streamless_mp4(dst: str | Path) -> Path:
+    """Write an mp4 container with no stream at all (what an encoder that got no frame leaves)."""
+    dst = Path(dst)
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
+        out.start_encoding()
         for packet in vs.encode():
             out.mux(packet)
     return dst
