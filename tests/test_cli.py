@@ -42,13 +42,14 @@ def test_bad_input_is_one_clear_line(make, expect, data_dir: Path, tmp_path: Pat
     assert re.search(expect, res.stderr, re.I), res.stderr
 
 
-def test_no_face_is_reported_not_raised(data_dir: Path, detector_model: Path) -> None:
+def test_drawn_face_is_reported_as_found(data_dir: Path, detector_model: Path) -> None:
+    """``yongen.mp4`` is an anime character: SCRFD finds its face, and probe says so plainly."""
     res = run_cli("probe", str(data_dir / "no_audio" / "yongen.mp4"), "--seconds", "2",
                   "--detector-model", str(detector_model), "--json")
     assert res.returncode == 0, res.stderr
-    faces = json.loads(res.stdout)["faces"]
-    # an anime character: either no face at all (with the reason) or a weak partial track
-    assert "error" in faces or faces["track_coverage"] < 1.0 or faces["max_faces"] >= 1
+    report = json.loads(res.stdout)
+    assert report["audio"] is None
+    assert report["faces"]["max_faces"] == 1 and report["faces"]["track_coverage"] > 0.9
 
 
 def test_prepare_cli_reports_counts(data_dir: Path, detector_model: Path, tmp_path: Path) -> None:
@@ -59,3 +60,25 @@ def test_prepare_cli_reports_counts(data_dir: Path, detector_model: Path, tmp_pa
     assert "1 clips ok, 1 skipped (no_audio: 1)" in res.stdout
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["ok"] == 1 and manifest["skipped"] == 1
+
+
+@pytest.fixture(scope="module")
+def faceless_clip(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A real GRID clip's plain background (top-left corner, no face) with its real speech."""
+    from vfhgan_core.media import read_audio, read_video, write_video
+
+    src = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
+    clip = read_video(src)
+    out = tmp_path_factory.mktemp("faceless") / "background only.mp4"
+    return write_video(out, clip.frames[:, :96, :96], 25, audio=read_audio(src))
+
+
+def test_clip_without_face_is_skipped_with_reason(faceless_clip: Path, detector_model: Path, tmp_path: Path) -> None:
+    res = run_cli("probe", str(faceless_clip), "--detector-model", str(detector_model), "--json")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(res.stdout)["faces"]
+    assert faces["reason"] == "no_face" and "face" in faces["error"]
+    res = run_cli("prepare", str(faceless_clip), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet",
+                  "--detector-model", str(detector_model))
+    assert res.returncode == 0, res.stderr
+    assert "0 clips ok, 1 skipped (no_face: 1)" in res.stdout

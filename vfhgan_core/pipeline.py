@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from vfhgan_core.audio import AudioConfig, log_mel_spectrogram, mel_windows, silent_mel_windows
-from vfhgan_core.errors import FaceTooSmallError
 from vfhgan_core.faces.crops import CropConfig, crop_faces, crop_matrices, mouth_boxes, transform_points
 from vfhgan_core.faces.detection import DetectorConfig, FaceDetector
 from vfhgan_core.faces.tracking import FaceTrack, detect_face_track
@@ -68,16 +67,19 @@ def track_clip(
     config: PipelineConfig = PipelineConfig(),
     start: float = 0.0,
     duration: float | None = None,
+    info: VideoInfo | None = None,
 ) -> tuple[VideoInfo, FaceTrack, np.ndarray]:
     """Pass 1: decode in chunks and build the clip's face track.
 
     Returns the video info, the track and the frames' timestamps.
     """
-    info = probe_video(path)
+    info = info or probe_video(path)
     timestamps: list[np.ndarray] = []
 
     def frames() -> Iterator[np.ndarray]:
-        for chunk in iter_video_chunks(path, chunk_frames=config.chunk_frames, start=start, duration=duration):
+        for chunk in iter_video_chunks(
+            path, chunk_frames=config.chunk_frames, start=start, duration=duration, info=info
+        ):
             timestamps.append(chunk.timestamps)
             yield chunk.frames
 
@@ -92,10 +94,13 @@ def iter_face_crops(
     config: PipelineConfig = PipelineConfig(),
     start: float = 0.0,
     duration: float | None = None,
+    info: VideoInfo | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Pass 2: decode again and yield ``(frame indices, crops)`` chunk by chunk."""
     offset = 0
-    for chunk in iter_video_chunks(path, chunk_frames=config.chunk_frames, start=start, duration=duration):
+    for chunk in iter_video_chunks(
+        path, chunk_frames=config.chunk_frames, start=start, duration=duration, info=info
+    ):
         n = len(chunk.frames)
         idx = np.arange(offset, offset + n)
         idx = idx[idx < len(matrices)]
@@ -111,6 +116,7 @@ def speech_windows(
     start: float = 0.0,
     duration: float | None = None,
     require_audio: bool = True,
+    info: VideoInfo | None = None,
 ) -> tuple[np.ndarray, torch.Tensor, bool]:
     """Decode the speech and cut one mel window per frame timestamp.
 
@@ -121,8 +127,11 @@ def speech_windows(
     otherwise it gets silence (and ``has_audio`` is False).
     """
     on_missing = "error" if require_audio else "silence"
-    audio = read_audio(path, sample_rate=config.sample_rate, start=start, duration=duration, on_missing=on_missing)
-    has_audio = probe_video(path).has_audio
+    info = info or probe_video(path)
+    audio = read_audio(
+        path, sample_rate=config.sample_rate, start=start, duration=duration, on_missing=on_missing, info=info
+    )
+    has_audio = info.has_audio
     if not has_audio:
         return audio, silent_mel_windows(len(timestamps), config), False
     mel = log_mel_spectrogram(audio, config)
@@ -141,23 +150,17 @@ def extract_face_clip(
     info = probe_video(path)
     if require_audio and not info.has_audio:
         # fail before the expensive face pass
-        speech_windows(path, np.zeros(1), config.audio, start, duration, require_audio=True)
-    info, track, timestamps = track_clip(path, detector, config, start, duration)
-    matrices = crop_matrices(track, config.crop)
+        speech_windows(path, np.zeros(1), config.audio, start, duration, require_audio=True, info=info)
+    info, track, timestamps = track_clip(path, detector, config, start, duration, info=info)
+    matrices = crop_matrices(track, config.crop)  # FaceTooSmallError for faces under min_face_px
     size = config.crop.hr_size
     hr = np.empty((track.num_frames, size, size, 3), dtype=np.uint8)
-    for idx, crops in iter_face_crops(path, matrices, config, start, duration):
+    for idx, crops in iter_face_crops(path, matrices, config, start, duration, info=info):
         hr[idx] = crops
-    face_px = float(np.median(track.boxes[:, 2] - track.boxes[:, 0]))
-    if face_px < config.crop.min_face_px:
-        raise FaceTooSmallError(
-            f"the face is only about {face_px:.0f} px wide in this video; at least "
-            f"{config.crop.min_face_px} px are needed. Use a closer shot or a higher-resolution video."
-        )
     keypoints = transform_points(track.keypoints, matrices).astype(np.float32)
     mouths = mouth_boxes(keypoints, crop_size=size).astype(np.float32)
     audio, windows, has_audio = speech_windows(
-        path, timestamps, config.audio, start, duration, require_audio=require_audio
+        path, timestamps, config.audio, start, duration, require_audio=require_audio, info=info
     )
     return FaceClip(
         info=info,

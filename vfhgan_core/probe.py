@@ -8,6 +8,7 @@ import numpy as np
 
 from vfhgan_core.errors import FaceError
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
+from vfhgan_core.faces.tracking import choose_detect_every
 from vfhgan_core.media import probe_video
 from vfhgan_core.pipeline import PipelineConfig, track_clip
 
@@ -41,7 +42,7 @@ def probe_clip(
         return report
     seconds = min(info.duration, max_seconds) if max_seconds else info.duration
     # long clips: detect on fewer frames, the track interpolates the rest
-    detect_every = 1 if seconds * info.fps <= 250 else max(1, int(round(seconds * info.fps / 250)))
+    detect_every = choose_detect_every(int(seconds * info.fps), max_detections=250)
     config = PipelineConfig(detector=detector, detect_every=detect_every)
     det = load_face_detector(detector)
     faces: dict[str, Any] = {"detector": getattr(det, "name", type(det).__name__), "seconds_checked": round(seconds, 3)}
@@ -55,6 +56,7 @@ def probe_clip(
             track_coverage=round(float(track.coverage), 4),
             frames_interpolated=int(track.num_interpolated),
             face_width_px=round(float(np.median(widths)), 1),
+            warnings=track.issues(),
         )
     except FaceError as exc:
         faces.update(error=str(exc), reason=exc.reason, max_faces=0, track_coverage=0.0)
@@ -92,6 +94,5 @@ def format_probe(report: dict[str, Any]) -> str:
                 f"in the first {faces['seconds_checked']} s, face ~{faces['face_width_px']} px wide "
                 f"[{faces['detector']}]"
             )
-            if faces["max_faces"] > 1:
-                lines.append("            several faces: the most prominent, stable one is restored")
+            lines += [f"            warning: {w}" for w in faces.get("warnings", [])]
     return "\n".join(lines)
