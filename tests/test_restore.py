@@ -1,0 +1,125 @@
+"""Restoration of real clips: windows, simulate/real modes, videos with audio, cancel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
+from vfhgan_core.media import probe_video, read_audio, read_video
+from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
+from vfhgan_core.pipeline import PipelineConfig
+from vfhgan_core.restore import (
+    RestoreCancelled,
+    RestoreOptions,
+    bicubic_x4,
+    comparison_frame,
+    frame_windows,
+    paste_scale,
+    restore_clip,
+    write_comparison_video,
+    write_face_video,
+    write_pasted_video,
+)
+
+
+@pytest.fixture(scope="module")
+def options(detector_model: Path) -> RestoreOptions:
+    return RestoreOptions(pipeline=PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320)))
+
+
+@pytest.fixture(scope="module")
+def detector(options: RestoreOptions):
+    return load_face_detector(options.pipeline.detector)
+
+
+@pytest.fixture(scope="module")
+def generators() -> dict[str, VFHGANGenerator]:
+    torch.manual_seed(0)
+    return {"audio": VFHGANGenerator(GeneratorConfig()).eval(),
+            "noaudio": VFHGANGenerator(GeneratorConfig(use_audio=False)).eval()}
+
+
+@pytest.fixture(scope="module")
+def simulated(grid_clip: Path, generators, detector, options):
+    stages = []
+    result = restore_clip(grid_clip, generators, detector, options, progress=lambda s, f: stages.append((s, f)))
+    return result, stages
+
+
+def test_windows_are_centred_and_edge_padded() -> None:
+    frames = torch.arange(6).float().view(6, 1, 1, 1)
+    w = frame_windows(frames, 5)[..., 0, 0, 0]
+    assert w.shape == (6, 5)
+    assert w[0].tolist() == [0, 0, 0, 1, 2]
+    assert w[3].tolist() == [1, 2, 3, 4, 5]
+    assert w[5].tolist() == [3, 4, 5, 5, 5]
+
+
+def test_simulate_restores_every_frame(simulated, grid_clip: Path) -> None:
+    result, stages = simulated
+    assert result.num_frames == 75 and result.fps == pytest.approx(25.0)
+    assert result.lr.shape == (75, 32, 32, 3) and result.gt.shape == (75, 128, 128, 3)
+    for name in ("audio", "noaudio"):
+        assert result.sr[name].shape == (75, 128, 128, 3) and result.sr[name].dtype == np.uint8
+    # an untrained generator predicts a zero residual: exactly the bicubic baseline
+    assert np.abs(result.sr["noaudio"].astype(int) - result.bicubic.astype(int)).max() <= 1
+    # the LR input really is the degraded ground truth
+    assert np.abs(result.lr.astype(int) - result.gt[:, ::4, ::4].astype(int)).mean() < 25
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(0.8)
+    assert {s for s, _ in stages} == {"faces", "restore"}
+
+
+def test_comparison_and_face_videos_keep_audio(simulated, grid_clip: Path, tmp_path: Path) -> None:
+    result, _ = simulated
+    frame = comparison_frame(result, 10)
+    assert frame.shape == (128, 128 * 5, 3)  # LR | bicubic | 2 variants | GT
+    cmp_path = write_comparison_video(result, tmp_path / "cmp.mp4")
+    face_path = write_face_video(result, "audio", tmp_path / "face.mp4")
+    source_audio = read_audio(grid_clip)
+    for path, width in ((cmp_path, 640), (face_path, 128)):
+        info = probe_video(path)
+        assert info.frame_count == 75 and info.fps == pytest.approx(25.0)
+        assert (info.width, info.height) == (width, 128)
+        assert info.audio is not None and info.audio.duration == pytest.approx(3.0, abs=0.05)
+        audio = read_audio(path)
+        n = min(len(audio), len(source_audio))
+        assert np.corrcoef(audio[:n], source_audio[:n])[0, 1] > 0.9
+
+
+def test_real_mode_pastes_into_upscaled_frames(grid_clip: Path, generators, detector, options, tmp_path: Path) -> None:
+    real = RestoreOptions(mode="real", duration=1.0, pipeline=options.pipeline)
+    result = restore_clip(grid_clip, {"audio": generators["audio"]}, detector, real)
+    assert result.gt is None and result.num_frames == 25
+    scale = paste_scale(result)
+    assert 1.0 <= scale <= 4.0
+    out = write_pasted_video(result, "audio", grid_clip, tmp_path / "real.mp4", real)
+    info = probe_video(out)
+    assert info.frame_count == 25 and info.audio is not None
+    assert info.width == int(round(360 * scale)) // 2 * 2
+    # away from the face, the output is the source frame upscaled
+    src = read_video(grid_clip, duration=1.0).frames[0]
+    got = read_video(out).frames[0]
+    import cv2
+
+    expect = cv2.resize(src, (got.shape[1], got.shape[0]), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(got[:20, :20].astype(int) - expect[:20, :20].astype(int)).mean() < 6
+
+
+def test_cancel_stops_between_batches(grid_clip: Path, generators, detector, options) -> None:
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(RestoreCancelled):
+        restore_clip(grid_clip, generators, detector, options, should_stop=stop)
+
+
+def test_bicubic_baseline_shape() -> None:
+    lr = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    assert bicubic_x4(lr).shape == (3, 128, 128, 3)

@@ -1,0 +1,157 @@
+"""Where model weights come from: bundled assets, a local folder, or the Hugging Face Hub.
+
+One resolver serves the CLI, the app and evaluation. A *variant* is a trained
+generator named after its switches (see :func:`variant_name`); its weights are
+a folder with ``config.json`` and ``model.safetensors`` (``save_pretrained``).
+
+``source`` may be:
+
+* ``None``: the weights bundled with the project (``assets/weights/``),
+* a local directory holding variant folders (or one variant's files),
+* a Hub repo id ``org/name`` holding one subfolder per variant.
+
+Offline it never waits on the network: the Hugging Face cache is tried
+first, and the Hub is contacted only when ``HF_HUB_OFFLINE`` is unset and
+its host answers a short connection check (a plain ``hf_hub_download``
+without network retries for ~23 s before failing).
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from huggingface_hub import constants, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from vfhgan_core.errors import WeightsNotFoundError
+
+#: folder of the weights shipped with the project
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "weights"
+#: the full model of the paper: audio + attention, trained with frequency and lip losses
+DEFAULT_VARIANT = "audio-ffl-lip"
+#: seconds allowed for the check that the Hub host answers
+CONNECT_TIMEOUT = 2.0
+
+
+def variant_name(audio: bool = True, frequency_loss: bool = True, lip_loss: bool = True, attention: bool = True) -> str:
+    """Name of the generator trained with these switches, e.g. ``audio-ffl-lip``, ``noaudio-noffl-nolip``.
+
+    ``attention=False`` (the attention ablation, audio models only) adds ``-noattn``.
+    """
+    name = f"{'audio' if audio else 'noaudio'}-{'ffl' if frequency_loss else 'noffl'}-{'lip' if lip_loss else 'nolip'}"
+    if audio and not attention:
+        name += "-noattn"
+    return name
+
+
+def parse_variant(name: str) -> dict[str, bool]:
+    """The switches of a variant name (inverse of :func:`variant_name`)."""
+    parts = name.split("-")
+    if len(parts) not in (3, 4) or parts[0] not in ("audio", "noaudio") or parts[1] not in ("ffl", "noffl") \
+            or parts[2] not in ("lip", "nolip") or (len(parts) == 4 and parts[3] != "noattn"):
+        raise ValueError(f"{name!r} is not a variant name like 'audio-ffl-lip' or 'noaudio-noffl-nolip'")
+    return {
+        "audio": parts[0] == "audio",
+        "frequency_loss": parts[1] == "ffl",
+        "lip_loss": parts[2] == "lip",
+        "attention": len(parts) == 3,
+    }
+
+
+def hub_reachable(timeout: float = CONNECT_TIMEOUT) -> bool:
+    """True when the Hub endpoint accepts a TCP connection within ``timeout`` seconds."""
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_file(source: str | os.PathLike, filename: str, subfolder: str | None = None, **download_kwargs) -> Path:
+    """Local path of ``filename`` from a directory or a Hub repo (cache first, then the network).
+
+    Raises :class:`WeightsNotFoundError` with what was tried and what to do.
+    """
+    source = str(source)
+    if os.path.isdir(source):
+        path = Path(source) / (subfolder or "") / filename
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"{path} does not exist: a weights folder needs config.json and model.safetensors "
+                "(written by save_pretrained)"
+            )
+        return path
+    where = f"{source}/{subfolder}" if subfolder else source
+    try:
+        return Path(hf_hub_download(source, filename, subfolder=subfolder or None, local_files_only=True, **download_kwargs))
+    except (HFValidationError, ValueError) as exc:
+        raise WeightsNotFoundError(
+            f"{source!r} is neither an existing folder nor a Hub repo id like 'org/name' ({exc})"
+        ) from exc
+    except LocalEntryNotFoundError:
+        pass  # not cached: try the network below
+    if not hub_reachable():
+        raise WeightsNotFoundError(
+            f"{filename} of {where!r} is not in the local Hugging Face cache and the Hub cannot be reached"
+            + (" (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else "")
+            + ". Download the weights once while online, or pass a local folder."
+        )
+    try:
+        return Path(hf_hub_download(source, filename, subfolder=subfolder or None, **download_kwargs))
+    except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise WeightsNotFoundError(
+            f"could not download {filename} of {where!r} ({type(exc).__name__}); check the repo id and variant name"
+        ) from exc
+
+
+def variant_source(variant: str, source: str | os.PathLike | None = None) -> tuple[str, str | None]:
+    """``(path_or_repo, subfolder)`` that holds ``variant``'s files, for ``from_pretrained``."""
+    parse_variant(variant)
+    root = Path(source) if source is not None else BUNDLED_WEIGHTS
+    if source is None or os.path.isdir(root):
+        if (root / variant / "config.json").is_file():
+            return str(root), variant
+        if (root / "config.json").is_file():
+            return str(root), None
+        known = ", ".join(list_variants(source)) or "none"
+        raise WeightsNotFoundError(
+            f"no weights for variant {variant!r} in {root} (variants there: {known}). "
+            "Train it (train/train_vfhgan.py) or pick another variant."
+        )
+    return str(source), variant
+
+
+def list_variants(source: str | os.PathLike | None = None) -> list[str]:
+    """Variant folders available in a local source (the bundled weights by default)."""
+    root = Path(source) if source is not None else BUNDLED_WEIGHTS
+    if not root.is_dir():
+        return []
+    names = []
+    for child in sorted(root.iterdir()):
+        try:
+            parse_variant(child.name)
+        except ValueError:
+            continue
+        if (child / "config.json").is_file() and (child / "model.safetensors").is_file():
+            names.append(child.name)
+    return names
+
+
+def load_generator(variant: str = DEFAULT_VARIANT, source: str | os.PathLike | None = None, device: str = "cpu"):
+    """The generator of ``variant`` from ``source`` (see the module docstring), in eval mode."""
+    from vfhgan_core.models.generator import VFHGANGenerator
+
+    path, subfolder = variant_source(variant, source)
+    return VFHGANGenerator.from_pretrained(path, subfolder=subfolder, map_location=device)

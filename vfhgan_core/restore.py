@@ -1,0 +1,291 @@
+"""Restoring faces in a video with a trained generator (the ``enhance`` command and the app).
+
+Two modes:
+
+* ``simulate``: the face is cropped at 128×128 (the ground truth), degraded
+  to 32×32 as in training, and restored; bicubic ×4 and the ground truth are
+  kept for comparison, so the result can be scored.
+* ``real``: the face in the video is taken as genuinely low-resolution. Its
+  crop is brought to 32×32, restored to 128×128, and pasted back (soft mask)
+  into the full frame, which is upscaled so the face lands at its restored
+  size (at most ×4).
+
+Both keep the clip's audio. Work is streamed chunk by chunk (decode, crop,
+restore, paste, encode) and reports progress through a callback; a
+``should_stop`` callback cancels it between batches.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vfhgan_core.faces.crops import degrade, paste_back
+from vfhgan_core.faces.detection import FaceDetector
+from vfhgan_core.media import VideoWriter, iter_video_chunks
+from vfhgan_core.pipeline import FaceClip, PipelineConfig, extract_face_clip
+
+log = logging.getLogger(__name__)
+
+#: progress callback: (stage name, fraction of the whole job done in [0, 1])
+Progress = Callable[[str, float], None]
+MODES = ("simulate", "real")
+
+# share of the whole job each stage takes (rough CPU timings on a 3 s clip)
+_STAGES = {"faces": (0.0, 0.45), "restore": (0.45, 0.8), "encode": (0.8, 1.0)}
+
+
+class RestoreCancelled(Exception):
+    """The caller asked to stop (``should_stop`` returned True)."""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to restore a clip."""
+
+    mode: str = "simulate"
+    #: segment of the clip, in seconds
+    start: float = 0.0
+    duration: float | None = None
+    #: generator batch size (frames)
+    batch_size: int = 32
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+
+@dataclass
+class RestoreResult:
+    """Everything a restoration produced, frame-aligned (T frames).
+
+    ``sr`` maps each generator's name to its uint8 (T, 128, 128, 3) output.
+    ``gt`` is the 128×128 ground truth in simulate mode and ``None`` in real mode.
+    """
+
+    clip: FaceClip
+    mode: str
+    lr: np.ndarray
+    bicubic: np.ndarray
+    sr: dict[str, np.ndarray]
+    gt: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.lr))
+
+    @property
+    def fps(self) -> float:
+        return float(self.clip.info.fps)
+
+
+def _report(progress: Progress | None, stage: str, fraction: float) -> None:
+    if progress is not None:
+        lo, hi = _STAGES[stage]
+        progress(stage, lo + (hi - lo) * min(max(fraction, 0.0), 1.0))
+
+
+def _check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise RestoreCancelled("restoration cancelled")
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [0, 1] → uint8 (N, H, W, 3) (rounded, clipped)."""
+    return images.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def frame_windows(frames: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Windows of ``num_frames`` consecutive frames centred on each frame, edge-padded.
+
+    ``frames``: (T, C, H, W) → (T, num_frames, C, H, W); window t holds frames
+    ``t − j … t + j`` with indices clamped to the clip.
+    """
+    t = frames.shape[0]
+    j = num_frames // 2
+    idx = (torch.arange(t)[:, None] + torch.arange(-j, j + 1)[None, :]).clamp_(0, t - 1)
+    return frames[idx]
+
+
+def bicubic_x4(lr: np.ndarray, scale: int = 4) -> np.ndarray:
+    """The bicubic baseline: uint8 (T, h, w, 3) → (T, scale·h, scale·w, 3)."""
+    up = F.interpolate(to_tensor(lr), scale_factor=scale, mode="bicubic", align_corners=False)
+    return to_uint8(up)
+
+
+@torch.inference_mode()
+def run_generator(
+    generator: torch.nn.Module,
+    lr: np.ndarray,
+    mel_windows: torch.Tensor | None,
+    batch_size: int = 32,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray:
+    """Restore every frame of a clip: uint8 LR (T, 32, 32, 3) → uint8 (T, 128, 128, 3).
+
+    Each frame is restored from the window of its neighbours and its mel window
+    (ignored by generators built without audio).
+    """
+    generator.eval()
+    config = generator.config
+    device = next(generator.parameters()).device
+    lr_t = to_tensor(lr)
+    windows = frame_windows(lr_t, config.num_frames)
+    out = []
+    t = len(lr)
+    for s in range(0, t, batch_size):
+        _check_stop(should_stop)
+        batch = windows[s : s + batch_size].to(device)
+        mel = mel_windows[s : s + batch_size].to(device) if config.use_audio else None
+        out.append(to_uint8(generator(batch, mel).sr.float().cpu()))
+        if progress is not None:
+            progress(min(1.0, (s + batch_size) / t))
+    return np.concatenate(out) if out else np.zeros((0, 128, 128, 3), np.uint8)
+
+
+def restore_clip(
+    path: str | Path,
+    generators: Mapping[str, torch.nn.Module],
+    detector: FaceDetector,
+    options: RestoreOptions = RestoreOptions(),
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RestoreResult:
+    """Find the face track, crop, degrade (simulate) and restore with each generator."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    _report(progress, "faces", 0.0)
+    clip = extract_face_clip(
+        str(path), detector, options.pipeline, start=options.start, duration=options.duration, require_audio=False
+    )
+    timings["faces"] = time.perf_counter() - t0
+    _check_stop(should_stop)
+    _report(progress, "faces", 1.0)
+
+    crop = options.pipeline.crop
+    lr = degrade(clip.hr, scale=crop.scale, method=crop.degradation)
+    t1 = time.perf_counter()
+    sr: dict[str, np.ndarray] = {}
+    n = max(1, len(generators))
+    for k, (name, gen) in enumerate(generators.items()):
+        sr[name] = run_generator(
+            gen,
+            lr,
+            clip.mel_windows,
+            options.batch_size,
+            progress=lambda f, k=k: _report(progress, "restore", (k + f) / n),
+            should_stop=should_stop,
+        )
+    timings["restore"] = time.perf_counter() - t1
+    return RestoreResult(
+        clip=clip,
+        mode=options.mode,
+        lr=lr,
+        bicubic=bicubic_x4(lr, crop.scale),
+        sr=sr,
+        gt=clip.hr if options.mode == "simulate" else None,
+        timings=timings,
+    )
+
+
+# --------------------------------------------------------------------------- videos
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of a tile (white on a dark band)."""
+    tile = tile.copy()
+    scale = max(0.35, tile.shape[1] / 400)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(tile, (0, 0), (w + 6, h + base + 6), (0, 0, 0), -1)
+    cv2.putText(tile, text, (3, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return tile
+
+
+def comparison_panels(result: RestoreResult) -> list[tuple[str, np.ndarray]]:
+    """The labelled columns of the side-by-side view: LR (nearest ×4), bicubic, each SR, GT."""
+    size = result.bicubic.shape[1]
+    lr_big = np.repeat(np.repeat(result.lr, size // result.lr.shape[1], axis=1), size // result.lr.shape[2], axis=2)
+    panels = [("LR 32x32", lr_big), ("bicubic", result.bicubic)]
+    panels += [(name, frames) for name, frames in result.sr.items()]
+    if result.gt is not None:
+        panels.append(("ground truth", result.gt))
+    return panels
+
+
+def comparison_frame(result: RestoreResult, index: int, labels: bool = True) -> np.ndarray:
+    """One side-by-side frame (uint8 (128, 128·k, 3)) of the comparison view."""
+    tiles = [(_label(f[index], name) if labels else f[index]) for name, f in comparison_panels(result)]
+    return np.concatenate(tiles, axis=1)
+
+
+def write_face_video(result: RestoreResult, name: str, path: str | Path, progress: Progress | None = None) -> Path:
+    """The restored 128×128 face track of generator ``name`` as a video with the clip's audio."""
+    frames = result.sr[name]
+    with VideoWriter(path, result.fps, audio=result.clip.audio, crf=16, preset="veryfast") as writer:
+        for s in range(0, len(frames), 64):
+            writer.write(frames[s : s + 64])
+            _report(progress, "encode", (s + 64) / max(1, len(frames)))
+    return Path(path)
+
+
+def write_comparison_video(result: RestoreResult, path: str | Path, progress: Progress | None = None) -> Path:
+    """Side-by-side video (LR | bicubic | SR… | GT), labelled, with the clip's audio."""
+    with VideoWriter(path, result.fps, audio=result.clip.audio, crf=16, preset="veryfast") as writer:
+        for i in range(result.num_frames):
+            writer.write(comparison_frame(result, i))
+            if i % 16 == 0:
+                _report(progress, "encode", i / max(1, result.num_frames))
+    return Path(path)
+
+
+def paste_scale(result: RestoreResult, max_scale: float = 4.0, max_side: int = 1920) -> float:
+    """Upscaling of the full frame in real mode: the face crop lands at 128 px, at most ×4."""
+    # the crop matrices scale frame pixels by hr_size / crop side
+    scale = float(np.clip(np.median(np.hypot(result.clip.crop_matrices[:, 0, 0], result.clip.crop_matrices[:, 0, 1])), 1.0, max_scale))
+    longest = max(result.clip.info.width, result.clip.info.height)
+    return max(1.0, min(scale, max_side / longest))
+
+
+def write_pasted_video(
+    result: RestoreResult,
+    name: str,
+    source: str | Path,
+    path: str | Path,
+    options: RestoreOptions = RestoreOptions(),
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """Real mode: the full frames, upscaled by :func:`paste_scale`, with the restored face pasted in."""
+    faces = result.sr[name]
+    scale = paste_scale(result)
+    to_crop = result.clip.crop_matrices.astype(np.float64).copy()
+    to_crop[:, :, :2] /= scale  # output pixel → source pixel → crop pixel
+    written = 0
+    with VideoWriter(path, result.fps, audio=result.clip.audio, crf=18, preset="veryfast") as writer:
+        for chunk in iter_video_chunks(str(source), chunk_frames=32, start=options.start, duration=options.duration):
+            _check_stop(should_stop)
+            for frame in chunk.frames:
+                if written >= len(faces):
+                    break
+                h, w = frame.shape[:2]
+                size = (int(round(w * scale)) // 2 * 2, int(round(h * scale)) // 2 * 2)
+                big = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC) if scale != 1.0 else frame
+                writer.write(paste_back(big, faces[written], to_crop[written]))
+                written += 1
+            _report(progress, "encode", written / max(1, len(faces)))
+    return Path(path)
