@@ -6,12 +6,15 @@ The network has two branches:
 * **PHFE-B** (progressive hierarchical feature extraction branch): the
   ``2j + 1`` LR frames, stacked on the channel axis, go through a 3×3 "primary"
   convolution, then through stages of :class:`~vfhgan_core.models.blocks.PHFEBlock`
-  (complex filter formation + depthwise channel attention) at 32×32, 64×64 and
-  128×128, with ×2 pixel-shuffle upsampling between stages. An RGB head after
-  each upsampling stage predicts a residual over the bicubic upsampling of the
-  centre frame: the 64×64 head gives ``sr_x2`` (multi-scale supervision), the
-  128×128 head gives ``sr``. Both heads start at zero, so an untrained
-  generator returns exactly bicubic.
+  (complex filter formation + depthwise channel attention) at 32×32 and
+  64×64 (and optionally 128×128), with ×2 pixel-shuffle upsampling between
+  stages (32 → 64 → 128). An RGB head after each upsampling stage predicts a
+  residual over the bicubic upsampling of the centre frame: the 64×64 head
+  gives ``sr_x2`` (multi-scale supervision), the 128×128 head gives ``sr``.
+  In the CPU preset the second ×2 step *is* the 128×128 head: a sub-pixel
+  convolution on the 64×64 features, so no feature maps are computed at
+  128×128 (``widths[2] == 0``); the large preset has a feature stage there.
+  Both heads start at zero, so an untrained generator returns exactly bicubic.
 * **CMFE-B** (cross-modal feature extraction branch): a visual encoder ξ on
   PHFE-B's primary feature maps (a strided convolution: 32×32 → 16×16 grid of
   ``latent_dim`` tokens) and an audio encoder ψ on the log-mel window (a small
@@ -34,24 +37,31 @@ returned unclamped (losses see the raw values and every pixel keeps its
 gradient); in eval mode (``model.eval()``, which :meth:`from_pretrained`
 sets) they are clamped to [0, 1].
 
-Cost (2-core CPU, float32, batch 32; see :mod:`vfhgan_core.bench`): the
-default preset is built to run well above 100 output frames per second, by
-keeping most computation at 32×32 and few channels at 128×128.
+Cost (see :mod:`vfhgan_core.bench`): the default preset (0.40 M parameters,
+0.58 GFLOPs per output frame) is built for the CPU demo: about 5 ms per frame
+batched on 2 cores (float32), by keeping most computation at 32×32, no feature
+maps at 128×128, channels-last (NHWC) tensors on CPU, and — without autograd —
+running large batches in cache-sized chunks (:attr:`VFHGANGenerator.inference_chunk`).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import safetensors
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 from torch import nn
 
 from vfhgan_core.config import from_dict, to_dict
@@ -79,8 +89,11 @@ class GeneratorConfig:
     Attributes:
         num_frames: LR frames per window, ``2j + 1`` (odd; the centre one is restored).
         scale: upscaling factor; only 4 (32 → 64 → 128, two ×2 stages) is supported.
-        widths: channels of PHFE-B at 1×, 2× and 4× the input size.
-        depths: PHFE blocks per stage at 1×, 2× and 4× the input size (each ≥ 0).
+        widths: channels of PHFE-B at 1×, 2× and 4× the input size. A last
+            width of 0 computes no feature maps at 4×: the ×4 head is then a
+            sub-pixel convolution on the 2× features (the CPU preset's choice).
+        depths: PHFE blocks per stage at 1×, 2× and 4× the input size (each ≥ 0;
+            the last must be 0 when the last width is 0).
         filter_kernels: kernel sizes of the parallel complex-filter branches
             (odd; ``widths`` must be divisible by their number).
         expansion: channel expansion of the depthwise channel-attention module.
@@ -104,10 +117,10 @@ class GeneratorConfig:
 
     num_frames: int = 5
     scale: int = 4
-    widths: tuple[int, int, int] = (64, 32, 16)
-    depths: tuple[int, int, int] = (4, 1, 0)
+    widths: tuple[int, int, int] = (64, 32, 0)
+    depths: tuple[int, int, int] = (4, 0, 0)
     filter_kernels: tuple[int, ...] = FILTER_KERNELS
-    expansion: int = 2
+    expansion: int = 1
     se_reduction: int = 4
     negative_slope: float = 0.2
     use_audio: bool = True
@@ -135,8 +148,10 @@ class GeneratorConfig:
             problems.append(f"scale must be {_SUPPORTED_SCALE} (32 → 64 → 128), got {self.scale}")
         if len(self.widths) != 3 or len(self.depths) != 3:
             problems.append(f"widths and depths need 3 entries (1×, 2×, 4×), got {self.widths}, {self.depths}")
-        if any(w < 1 for w in self.widths) or any(d < 0 for d in self.depths):
-            problems.append(f"widths must be ≥ 1 and depths ≥ 0, got {self.widths}, {self.depths}")
+        elif (any(w < 1 for w in self.widths[:2]) or self.widths[2] < 0 or any(d < 0 for d in self.depths)
+              or (self.widths[2] == 0 and self.depths[2] > 0)):
+            problems.append(f"widths must be ≥ 1 (the last may be 0 when its depth is 0) and depths ≥ 0, "
+                            f"got widths {self.widths}, depths {self.depths}")
         if any(w % len(self.filter_kernels) for w, d in zip(self.widths, self.depths) if d):
             problems.append(f"widths of stages with blocks must be divisible by "
                             f"{len(self.filter_kernels)} (the number of filter_kernels), got {self.widths}")
@@ -162,7 +177,7 @@ class GeneratorConfig:
 
     @classmethod
     def large(cls, **overrides) -> GeneratorConfig:
-        """A wider, deeper preset for GPU training (about 10× the default's cost)."""
+        """A wider, deeper preset for GPU training (about 9× the default's FLOPs, 6× its parameters)."""
         base = dict(widths=(128, 64, 32), depths=(8, 2, 1), audio_dim=128,
                     audio_channels=(32, 64, 96, 128), latent_dim=128,
                     attention_layers=2, attention_heads=8)
@@ -179,7 +194,7 @@ class GeneratorConfig:
 
 
 class GeneratorOutput(NamedTuple):
-    """What :meth:`VFHGANGenerator.forward` returns (float, same dtype as the input).
+    """What :meth:`VFHGANGenerator.forward` returns (float tensors of the model's dtype).
 
     Attributes:
         sr: ``(B, 3, 4H, 4W)`` restored centre frame (128×128 for 32×32 input).
@@ -308,12 +323,26 @@ class VFHGANGenerator(
         self.up2 = PixelShuffleUpsample(c0, c1, config.negative_slope)
         self.stage2 = nn.Sequential(*(PHFEBlock(c1, **block) for _ in range(d1)))
         self.head_x2 = RGBHead(c1)
-        self.up4 = PixelShuffleUpsample(c1, c2, config.negative_slope)
-        self.stage4 = nn.Sequential(*(PHFEBlock(c2, **block) for _ in range(d2)))
-        self.head_x4 = RGBHead(c2)
+        if c2 > 0:      # feature maps at 4×, then a plain RGB head
+            self.up4: nn.Module = PixelShuffleUpsample(c1, c2, config.negative_slope)
+            self.stage4 = nn.Sequential(*(PHFEBlock(c2, **block) for _ in range(d2)))
+            self.head_x4 = RGBHead(c2)
+        else:           # sub-pixel RGB head straight from the 2× features
+            self.up4 = nn.Identity()
+            self.stage4 = nn.Sequential()
+            self.head_x4 = RGBHead(c1, upscale=2)
 
         # CMFE-B (absent in the "w/o audio" ablation)
         self.cross_modal = CrossModalBranch(config) if config.use_audio else None
+
+        #: on CPU without autograd (inference), batches larger than this run in
+        #: chunks of this many windows: same result, but the activations stay in
+        #: cache (batch 32 on 2 idle cores: 6.3 → 5.0 ms per frame with chunks of 8
+        #: or 16; under heavy CPU contention 16 loses less than 8). 0 disables it.
+        self.inference_chunk: int = 16
+        #: run the convolutions on channels-last (NHWC) tensors on CPU, where
+        #: oneDNN is fastest with them; outputs are returned contiguous either way.
+        self.cpu_channels_last: bool = True
 
     # ------------------------------------------------------------------ forward
     def _check_inputs(self, lr_frames: torch.Tensor, mel: torch.Tensor | None) -> torch.Tensor | None:
@@ -363,22 +392,34 @@ class VFHGANGenerator(
             ValueError: wrong shapes or dtypes, or ``mel`` missing for an audio model.
         """
         mel = self._check_inputs(lr_frames, mel)
+        chunk = self.inference_chunk
+        if chunk and lr_frames.shape[0] > chunk and lr_frames.device.type == "cpu" \
+                and not torch.is_grad_enabled():
+            parts = [self._forward(lr_frames[i:i + chunk], None if mel is None else mel[i:i + chunk])
+                     for i in range(0, lr_frames.shape[0], chunk)]
+            return GeneratorOutput(sr=torch.cat([p.sr for p in parts]),
+                                   sr_x2=torch.cat([p.sr_x2 for p in parts]))
+        return self._forward(lr_frames, mel)
+
+    def _forward(self, lr_frames: torch.Tensor, mel: torch.Tensor | None) -> GeneratorOutput:
         b, t, _, h, w = lr_frames.shape
         centre = lr_frames[:, self.config.centre_index]
         base_x2 = F.interpolate(centre, size=(2 * h, 2 * w), mode="bicubic", align_corners=False)
         base_x4 = F.interpolate(centre, size=(4 * h, 4 * w), mode="bicubic", align_corners=False)
 
-        x = self.primary(lr_frames.reshape(b, t * 3, h, w))          # f_t^lr', primary features
+        x = lr_frames.reshape(b, t * 3, h, w)
+        if self.cpu_channels_last and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.primary(x)                                          # f_t^lr', primary features
         if self.cross_modal is not None:
             x = x + self.cross_modal(x, mel)                            # + f^a
         x = self.stage1(x)
         x = self.stage2(self.up2(x))
         sr_x2 = base_x2 + self.head_x2(x)
-        x = self.stage4(self.up4(x))
-        sr = base_x4 + self.head_x4(x)
+        sr = base_x4 + self.head_x4(self.stage4(self.up4(x)))
         if not self.training:
             sr, sr_x2 = sr.clamp(0.0, 1.0), sr_x2.clamp(0.0, 1.0)
-        return GeneratorOutput(sr=sr, sr_x2=sr_x2)
+        return GeneratorOutput(sr=sr.contiguous(), sr_x2=sr_x2.contiguous())
 
     # ------------------------------------------------------------------ hub I/O
     @classmethod
@@ -412,7 +453,8 @@ class VFHGANGenerator(
 
         Raises:
             WeightsNotFoundError: the directory, repo or one of the two files
-                cannot be found (offline and not cached, wrong name, ...).
+                cannot be found (offline and not cached, wrong name, ...), or
+                they do not fit together (damaged file, weights of another config).
         """
         source = str(pretrained_model_name_or_path)
         config_path = cls._resolve_file(source, constants.CONFIG_NAME, subfolder=subfolder, revision=revision,
@@ -422,11 +464,18 @@ class VFHGANGenerator(
                                          revision=revision, cache_dir=cache_dir,
                                          force_download=force_download,
                                          local_files_only=local_files_only, token=token)
-        config = from_dict(GeneratorConfig, json.loads(Path(config_path).read_text(encoding="utf-8")))
+        try:
+            config = from_dict(GeneratorConfig, json.loads(Path(config_path).read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:          # JSONDecodeError is a ValueError
+            raise WeightsNotFoundError(f"{config_path} is not a valid generator config: {exc}") from exc
         model = cls(config)
-        import safetensors.torch
-
-        safetensors.torch.load_model(model, weights_path, strict=True, device=str(map_location))
+        try:
+            safetensors.torch.load_model(model, weights_path, strict=True, device=str(map_location))
+        except (RuntimeError, safetensors.SafetensorError, OSError) as exc:
+            raise WeightsNotFoundError(
+                f"the weights in {weights_path} do not fit the generator described by {config_path} "
+                f"(wrong or damaged file): {exc}"
+            ) from exc
         return model.eval()
 
     @staticmethod
