@@ -79,10 +79,18 @@ def hub_reachable(timeout: float = CONNECT_TIMEOUT) -> bool:
         return False
 
 
-def resolve_file(source: str | os.PathLike, filename: str, subfolder: str | None = None, **download_kwargs) -> Path:
+def resolve_file(
+    source: str | os.PathLike,
+    filename: str,
+    subfolder: str | None = None,
+    local_files_only: bool = False,
+    **download_kwargs,
+) -> Path:
     """Local path of ``filename`` from a directory or a Hub repo (cache first, then the network).
 
-    Raises :class:`WeightsNotFoundError` with what was tried and what to do.
+    ``download_kwargs`` (``revision``, ``cache_dir``, ``token``, ``force_download``) go to
+    :func:`huggingface_hub.hf_hub_download`. Raises :class:`WeightsNotFoundError` saying
+    what was tried and what to do.
     """
     source = str(source)
     if os.path.isdir(source):
@@ -94,19 +102,22 @@ def resolve_file(source: str | os.PathLike, filename: str, subfolder: str | None
             )
         return path
     where = f"{source}/{subfolder}" if subfolder else source
-    try:
-        return Path(hf_hub_download(source, filename, subfolder=subfolder or None, local_files_only=True, **download_kwargs))
-    except (HFValidationError, ValueError) as exc:
+    if not download_kwargs.get("force_download"):
+        try:
+            return Path(hf_hub_download(source, filename, subfolder=subfolder or None, local_files_only=True,
+                                        **download_kwargs))
+        except (HFValidationError, ValueError) as exc:
+            raise WeightsNotFoundError(
+                f"{source!r} is neither an existing folder nor a Hub repo id like 'org/name' ({exc})"
+            ) from exc
+        except LocalEntryNotFoundError:
+            pass  # not cached: try the network below
+    if local_files_only or not hub_reachable():
+        offline = " (offline mode: HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
         raise WeightsNotFoundError(
-            f"{source!r} is neither an existing folder nor a Hub repo id like 'org/name' ({exc})"
-        ) from exc
-    except LocalEntryNotFoundError:
-        pass  # not cached: try the network below
-    if not hub_reachable():
-        raise WeightsNotFoundError(
-            f"{filename} of {where!r} is not in the local Hugging Face cache and the Hub cannot be reached"
-            + (" (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else "")
-            + ". Download the weights once while online, or pass a local folder."
+            f"{filename} of {where!r} is not in the local Hugging Face cache and the Hub "
+            f"{'was not asked (local files only)' if local_files_only else 'cannot be reached'}{offline}. "
+            "Download the weights once while online, or pass a local folder."
         )
     try:
         return Path(hf_hub_download(source, filename, subfolder=subfolder or None, **download_kwargs))

@@ -55,17 +55,12 @@ import safetensors
 import safetensors.torch
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
+from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.errors import WeightsNotFoundError
+from vfhgan_core.hub import resolve_file
 from vfhgan_core.models.attention import AxialAttentionStack
 from vfhgan_core.models.blocks import FILTER_KERNELS, PHFEBlock, PixelShuffleUpsample, RGBHead, activation
 
@@ -457,13 +452,10 @@ class VFHGANGenerator(
                 they do not fit together (damaged file, weights of another config).
         """
         source = str(pretrained_model_name_or_path)
-        config_path = cls._resolve_file(source, constants.CONFIG_NAME, subfolder=subfolder, revision=revision,
-                                        cache_dir=cache_dir, force_download=force_download,
-                                        local_files_only=local_files_only, token=token)
-        weights_path = cls._resolve_file(source, constants.SAFETENSORS_SINGLE_FILE, subfolder=subfolder,
-                                         revision=revision, cache_dir=cache_dir,
-                                         force_download=force_download,
-                                         local_files_only=local_files_only, token=token)
+        where = dict(subfolder=subfolder, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                     local_files_only=local_files_only, token=token)
+        config_path = resolve_file(source, constants.CONFIG_NAME, **where)
+        weights_path = resolve_file(source, constants.SAFETENSORS_SINGLE_FILE, **where)
         try:
             config = from_dict(GeneratorConfig, json.loads(Path(config_path).read_text(encoding="utf-8")))
         except (ValueError, TypeError) as exc:          # JSONDecodeError is a ValueError
@@ -477,33 +469,6 @@ class VFHGANGenerator(
                 f"(wrong or damaged file): {exc}"
             ) from exc
         return model.eval()
-
-    @staticmethod
-    def _resolve_file(source: str, filename: str, *, subfolder: str | None, **download_kwargs) -> str:
-        """Path of ``filename`` in a local directory or (downloaded/cached) Hub repo."""
-        if os.path.isdir(source):
-            path = Path(source) / (subfolder or "") / filename
-            if not path.is_file():
-                raise WeightsNotFoundError(f"{path} does not exist: a generator directory needs "
-                                           f"{constants.CONFIG_NAME} and {constants.SAFETENSORS_SINGLE_FILE} "
-                                           "(written by save_pretrained)")
-            return str(path)
-        try:
-            return hf_hub_download(source, filename, subfolder=subfolder or None, **download_kwargs)
-        except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError,
-                RevisionNotFoundError) as exc:
-            where = f"{source}/{subfolder}" if subfolder else source
-            offline = " (offline mode: only the local Hugging Face cache was searched)" \
-                if constants.HF_HUB_OFFLINE else ""
-            raise WeightsNotFoundError(
-                f"could not get {filename} of generator weights {where!r}{offline}: {exc.__class__.__name__}. "
-                "Pass an existing local directory, check the repo id and network, or download the "
-                "weights once while online."
-            ) from exc
-        except ValueError as exc:           # malformed repo id, e.g. a missing local path
-            raise WeightsNotFoundError(
-                f"{source!r} is neither an existing directory nor a valid Hub repo id ('org/name'): {exc}"
-            ) from exc
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -1,0 +1,77 @@
+"""Weights resolver: variant names, bundled/local/Hub sources, offline without stalls."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import torch
+
+from vfhgan_core import hub
+from vfhgan_core.errors import WeightsNotFoundError
+from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
+
+
+def test_variant_names_round_trip() -> None:
+    names = set()
+    for audio in (True, False):
+        for ffl in (True, False):
+            for lip in (True, False):
+                name = hub.variant_name(audio, ffl, lip)
+                assert hub.parse_variant(name) == {"audio": audio, "frequency_loss": ffl, "lip_loss": lip, "attention": True}
+                names.add(name)
+    assert len(names) == 8 and hub.DEFAULT_VARIANT in names
+    assert hub.variant_name(attention=False) == "audio-ffl-lip-noattn"
+    with pytest.raises(ValueError, match="variant name"):
+        hub.parse_variant("audio-lip")
+
+
+@pytest.fixture
+def weights_dir(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(tmp_path / "noaudio-noffl-nolip")
+    (tmp_path / "notes").mkdir()
+    return tmp_path
+
+
+def test_local_folder_of_variants(weights_dir: Path) -> None:
+    assert hub.list_variants(weights_dir) == ["noaudio-noffl-nolip"]
+    gen = hub.load_generator("noaudio-noffl-nolip", weights_dir)
+    assert not gen.config.use_audio and not gen.training
+    # a folder that is itself one variant's weights
+    assert hub.load_generator("noaudio-noffl-nolip", weights_dir / "noaudio-noffl-nolip").config == gen.config
+    with pytest.raises(WeightsNotFoundError, match="variants there: noaudio-noffl-nolip"):
+        hub.load_generator("audio-ffl-lip", weights_dir)
+
+
+def test_hub_repo_from_cache_offline(weights_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "hf"
+    for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):
+        monkeypatch.setattr(huggingface_hub.constants, name, value)
+    rev = "a" * 40
+    repo = home / "hub" / "models--org--vfhgan"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(repo / "snapshots" / rev / "noaudio-noffl-nolip")
+    assert not hub.load_generator("noaudio-noffl-nolip", "org/vfhgan").config.use_audio
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="offline mode"):
+        hub.load_generator("audio-ffl-lip", "org/vfhgan")
+    assert time.perf_counter() - t0 < 2
+
+
+def test_uncached_repo_online_without_network_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online mode but no route to the Hub (as on our machines): a quick, clear error, no retry stall."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="cannot be reached"):
+        hub.load_generator("audio-ffl-lip", "org/never-downloaded")
+    assert time.perf_counter() - t0 < hub.CONNECT_TIMEOUT + 1
+
+
+def test_not_a_folder_nor_repo_id() -> None:
+    with pytest.raises(WeightsNotFoundError, match="neither an existing folder nor a Hub repo id"):
+        hub.load_generator("audio-ffl-lip", "/no/such/dir with spaces")
