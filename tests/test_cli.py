@@ -82,3 +82,11 @@ def test_clip_without_face_is_skipped_with_reason(faceless_clip: Path, detector_
                   "--detector-model", str(detector_model))
     assert res.returncode == 0, res.stderr
     assert "0 clips ok, 1 skipped (no_face: 1)" in res.stdout
+
+
+def test_bench_json_lists_machine_and_rows() -> None:
+    res = run_cli("bench", "--only", "bicubic", "--only", "generator", "--repeats", "2", "--batch-size", "4", "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    text = json.dumps(report)
+    assert "bicubic" in text and "threads" in text
