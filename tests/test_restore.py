@@ -13,10 +13,13 @@ from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.pipeline import PipelineConfig
 from vfhgan_core.restore import (
     RestoreCancelled,
+    STAGES,
     RestoreOptions,
     bicubic_x4,
     comparison_frame,
+    comparison_panels,
     frame_windows,
+    mouth_zooms,
     paste_scale,
     restore_clip,
     write_comparison_video,
@@ -70,7 +73,12 @@ def test_simulate_restores_every_frame(simulated, grid_clip: Path) -> None:
     assert np.abs(result.lr.astype(int) - result.gt[:, ::4, ::4].astype(int)).mean() < 25
     fractions = [f for _, f in stages]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(0.8)
-    assert {s for s, _ in stages} == {"faces", "restore"}
+    # every stage of the pipeline is reported, in order, each ending where the next begins
+    names = [s for s, _ in stages]
+    assert sorted(set(names), key=names.index) == ["faces", "crops", "audio", "restore"]
+    assert max(f for s, f in stages if s == "faces") == pytest.approx(STAGES["faces"][1])
+    # the face pass reports after every chunk (75 frames in chunks of 64: 2 chunks), not just at its end
+    assert len([f for s, f in stages if s == "faces" and 0 < f < STAGES["faces"][1]]) >= 1
 
 
 def test_comparison_and_face_videos_keep_audio(simulated, grid_clip: Path, tmp_path: Path) -> None:
@@ -118,6 +126,41 @@ def test_cancel_stops_between_batches(grid_clip: Path, generators, detector, opt
 
     with pytest.raises(RestoreCancelled):
         restore_clip(grid_clip, generators, detector, options, should_stop=stop)
+
+
+def test_cancel_stops_inside_the_face_pass(grid_clip: Path, generators, detector, options) -> None:
+    stages = []
+    pipeline = PipelineConfig(detector=options.pipeline.detector, chunk_frames=16)
+    small_chunks = RestoreOptions(pipeline=pipeline)
+    # asked to stop as soon as the first chunk of 16 frames has been searched for faces
+    with pytest.raises(RestoreCancelled):
+        restore_clip(grid_clip, generators, detector, small_chunks,
+                     progress=lambda s, f: stages.append((s, f)), should_stop=lambda: len(stages) > 1)
+    assert [s for s, _ in stages] == ["faces", "faces"]
+    assert stages[-1][1] < STAGES["faces"][1] / 2  # stopped after 16 of 75 frames
+
+
+def test_mouth_zooms_cut_the_same_pixels_from_every_panel(simulated) -> None:
+    result, _ = simulated
+    zooms = mouth_zooms(result, 30, zoom=3)
+    panels = dict(comparison_panels(result))
+    assert [name for name, _ in zooms] == list(panels)
+    shapes = {z.shape for _, z in zooms}
+    assert len(shapes) == 1
+    h, w, _ = shapes.pop()
+    assert h % 12 == 0 and w % 12 == 0  # whole LR pixels (4 px at 128), each repeated 3 times
+    x1, y1, x2, y2 = result.clip.mouth_boxes[30]
+    assert w // 3 >= x2 - x1 and h // 3 >= y2 - y1  # the whole mouth box is inside
+    gt_zoom = dict(zooms)["ground truth"]
+    # nearest-neighbour enlargement: every 3x3 block is one source pixel
+    assert np.array_equal(gt_zoom[::3, ::3].repeat(3, 0).repeat(3, 1), gt_zoom)
+    # and the source pixels are the ground truth's own, inside the mouth region
+    y0, x0 = int(np.floor(max(0, y1 - 2) / 4) * 4), int(np.floor(max(0, x1 - 2) / 4) * 4)
+    assert np.array_equal(gt_zoom[::3, ::3], result.gt[30, y0:y0 + h // 3, x0:x0 + w // 3])
+    lr_zoom = dict(zooms)["LR 32x32"]
+    assert np.array_equal(lr_zoom[::12, ::12], result.lr[30, y0 // 4:y0 // 4 + h // 12, x0 // 4:x0 // 4 + w // 12])
+    with pytest.raises(IndexError):
+        mouth_zooms(result, result.num_frames)
 
 
 def test_bicubic_baseline_shape() -> None:

@@ -13,7 +13,7 @@ frame, indexed by the frames' timestamps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,20 @@ from vfhgan_core.faces.tracking import FaceTrack, detect_face_track
 from vfhgan_core.media import VideoInfo, iter_video_chunks, probe_video, read_audio
 
 log = logging.getLogger(__name__)
+
+#: progress callback of the pipeline: ``(stage, fraction of that stage done in [0, 1])``.
+#: Stages, in order: ``"faces"`` (pass 1: decode + detect), ``"crops"`` (pass 2: decode +
+#: crop), ``"audio"`` (decode the speech + log-mel windows). An exception raised by the
+#: callback (e.g. a cancellation) stops the pipeline after the current chunk.
+StageProgress = Callable[[str, float], None]
+
+
+def expected_frames(info: VideoInfo, start: float = 0.0, duration: float | None = None) -> int:
+    """Frames the segment ``[start, start + duration)`` is expected to hold (for progress only; ≥ 1)."""
+    total = info.frame_count - max(0.0, start) * info.fps
+    if duration is not None:
+        total = min(total, duration * info.fps)
+    return max(1, int(round(total)))
 
 
 @dataclass(frozen=True)
@@ -68,20 +82,27 @@ def track_clip(
     start: float = 0.0,
     duration: float | None = None,
     info: VideoInfo | None = None,
+    progress: StageProgress | None = None,
 ) -> tuple[VideoInfo, FaceTrack, np.ndarray]:
     """Pass 1: decode in chunks and build the clip's face track.
 
-    Returns the video info, the track and the frames' timestamps.
+    Returns the video info, the track and the frames' timestamps. ``progress``
+    gets ``("faces", fraction)`` after each chunk is decoded and searched.
     """
     info = info or probe_video(path)
     timestamps: list[np.ndarray] = []
+    expected = expected_frames(info, start, duration)
 
     def frames() -> Iterator[np.ndarray]:
+        done = 0
         for chunk in iter_video_chunks(
             path, chunk_frames=config.chunk_frames, start=start, duration=duration, info=info
         ):
             timestamps.append(chunk.timestamps)
-            yield chunk.frames
+            yield chunk.frames  # the detector runs on it before the generator resumes
+            done += len(chunk.frames)
+            if progress is not None:
+                progress("faces", min(1.0, done / expected))
 
     track = detect_face_track(frames(), detector, detect_every=config.detect_every)
     ts = np.concatenate(timestamps) if timestamps else np.zeros(0)
@@ -145,23 +166,34 @@ def extract_face_clip(
     start: float = 0.0,
     duration: float | None = None,
     require_audio: bool = True,
+    progress: StageProgress | None = None,
 ) -> FaceClip:
-    """Run the whole pipeline on one clip (or a segment of it)."""
+    """Run the whole pipeline on one clip (or a segment of it).
+
+    ``progress`` (optional) is called after every chunk of each pass with the
+    stage and the fraction of it done (see :data:`StageProgress`).
+    """
     info = probe_video(path)
     if require_audio and not info.has_audio:
         # fail before the expensive face pass
         speech_windows(path, np.zeros(1), config.audio, start, duration, require_audio=True, info=info)
-    info, track, timestamps = track_clip(path, detector, config, start, duration, info=info)
+    info, track, timestamps = track_clip(path, detector, config, start, duration, info=info, progress=progress)
     matrices = crop_matrices(track, config.crop)  # FaceTooSmallError for faces under min_face_px
     size = config.crop.hr_size
     hr = np.empty((track.num_frames, size, size, 3), dtype=np.uint8)
     for idx, crops in iter_face_crops(path, matrices, config, start, duration, info=info):
         hr[idx] = crops
+        if progress is not None:
+            progress("crops", min(1.0, (int(idx[-1]) + 1) / max(1, track.num_frames)))
     keypoints = transform_points(track.keypoints, matrices).astype(np.float32)
     mouths = mouth_boxes(keypoints, crop_size=size).astype(np.float32)
+    if progress is not None:
+        progress("audio", 0.0)
     audio, windows, has_audio = speech_windows(
         path, timestamps, config.audio, start, duration, require_audio=require_audio, info=info
     )
+    if progress is not None:
+        progress("audio", 1.0)
     return FaceClip(
         info=info,
         track=track,

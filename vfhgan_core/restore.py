@@ -38,8 +38,16 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 MODES = ("simulate", "real")
 
-# share of the whole job each stage takes (rough CPU timings on a 3 s clip)
-_STAGES = {"faces": (0.0, 0.45), "restore": (0.45, 0.8), "encode": (0.8, 1.0)}
+#: span ``(start, end)`` of the whole job's progress that each stage takes, in order:
+#: decode + detect faces, decode + crop, speech, generators, video encoding. Shares
+#: follow CPU timings of a 3 s GRID clip on 2 cores (face detection dominates).
+STAGES: dict[str, tuple[float, float]] = {
+    "faces": (0.0, 0.55),
+    "crops": (0.55, 0.6),
+    "audio": (0.6, 0.62),
+    "restore": (0.62, 0.8),
+    "encode": (0.8, 1.0),
+}
 
 
 class RestoreCancelled(Exception):
@@ -90,7 +98,7 @@ class RestoreResult:
 
 def _report(progress: Progress | None, stage: str, fraction: float) -> None:
     if progress is not None:
-        lo, hi = _STAGES[stage]
+        lo, hi = STAGES[stage]
         progress(stage, lo + (hi - lo) * min(max(fraction, 0.0), 1.0))
 
 
@@ -166,16 +174,27 @@ def restore_clip(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RestoreResult:
-    """Find the face track, crop, degrade (simulate) and restore with each generator."""
+    """Find the face track, crop, degrade (simulate) and restore with each generator.
+
+    ``progress(stage, fraction)`` is called after every chunk of frames with the
+    fraction of the whole job done (see :data:`STAGES`); ``should_stop`` is
+    checked at the same points (between chunks of the face passes and between
+    generator batches) and raises :class:`RestoreCancelled` when it returns True.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     _report(progress, "faces", 0.0)
+
+    def pipeline_progress(stage: str, fraction: float) -> None:
+        _check_stop(should_stop)
+        _report(progress, stage, fraction)
+
     clip = extract_face_clip(
-        str(path), detector, options.pipeline, start=options.start, duration=options.duration, require_audio=False
+        str(path), detector, options.pipeline, start=options.start, duration=options.duration,
+        require_audio=False, progress=pipeline_progress,
     )
     timings["faces"] = time.perf_counter() - t0
     _check_stop(should_stop)
-    _report(progress, "faces", 1.0)
 
     crop = options.pipeline.crop
     lr = degrade(clip.hr, scale=crop.scale, method=crop.degradation)
@@ -225,6 +244,33 @@ def comparison_panels(result: RestoreResult) -> list[tuple[str, np.ndarray]]:
     if result.gt is not None:
         panels.append(("ground truth", result.gt))
     return panels
+
+
+def mouth_zooms(result: RestoreResult, index: int, zoom: int = 4, margin: int = 2) -> list[tuple[str, np.ndarray]]:
+    """Enlarged mouth crops of frame ``index`` from every panel of :func:`comparison_panels`.
+
+    The crop is the frame's mouth box (``result.clip.mouth_boxes``, the box the lip
+    loss and :func:`vfhgan_core.losses.lipreading.crop_mouths` use) widened by
+    ``margin`` pixels and snapped outwards to the LR pixel grid (multiples of the
+    scale, 4), so every LR pixel is shown whole. The same pixels are cut from each
+    panel and enlarged ``zoom`` times by pixel repetition (nearest neighbour), so
+    the pixels stay visible. Returns ``[(label, uint8 (h·zoom, w·zoom, 3))]``:
+    LR (nearest ×4), bicubic, each generator, and the ground truth when present.
+    """
+    if not 0 <= index < result.num_frames:
+        raise IndexError(f"frame {index} is outside the clip (0..{result.num_frames - 1})")
+    if zoom < 1:
+        raise ValueError(f"zoom must be a positive integer, got {zoom}")
+    panels = comparison_panels(result)
+    size = panels[0][1].shape[1]
+    step = max(1, size // result.lr.shape[1])
+    x1, y1, x2, y2 = result.clip.mouth_boxes[index].astype(np.float64) + np.array([-margin, -margin, margin, margin])
+    x1, y1 = (int(np.floor(max(0.0, v) / step) * step) for v in (x1, y1))
+    x2, y2 = (int(np.ceil(min(float(size), v) / step) * step) for v in (x2, y2))
+    if x2 <= x1 or y2 <= y1:  # degenerate box (face at the border): show the lower half of the face
+        x1, y1, x2, y2 = 0, size // 2, size, size
+    return [(name, np.repeat(np.repeat(frames[index, y1:y2, x1:x2], zoom, axis=0), zoom, axis=1))
+            for name, frames in panels]
 
 
 def comparison_frame(result: RestoreResult, index: int, labels: bool = True) -> np.ndarray:

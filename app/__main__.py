@@ -1,0 +1,4 @@
+"""``python -m app``: the same as ``python app.py``."""
+from app import main
+
+main()

@@ -1,0 +1,295 @@
+"""The app's event handlers: input checks, the restore action, the inspector, cancel and clean-up.
+
+:class:`AppCallbacks` holds what the handlers share (settings, the model store,
+the session registry). Every user-caused failure becomes a ``gr.Error`` with a
+readable message; anything unexpected is logged with its traceback and shown
+as a short message, and the server keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+import numpy as np
+
+from vfhgan_core.errors import (
+    CorruptVideoError,
+    DetectorUnavailableError,
+    EmptyVideoError,
+    FaceTooSmallError,
+    MediaError,
+    NoAudioStreamError,
+    NoFaceError,
+    NotAVideoError,
+    VFHGANError,
+    WeightsNotFoundError,
+)
+from vfhgan_core.faces.detection import DetectorConfig
+from vfhgan_core.hub import parse_variant, variant_name
+from vfhgan_core.media import probe_video
+
+from .models import ModelStore
+from .sessions import SessionRegistry
+from .settings import AppSettings, SettingsError
+from .variants import ALL_VARIANTS, describe_variant
+
+# torch and the restoration code (app.engine, app.figures) are imported on first use, so the
+# page is served a few seconds sooner; the models warm up in the background meanwhile.
+
+if TYPE_CHECKING:
+    from .engine import JobResult
+
+log = logging.getLogger(__name__)
+
+#: titles of the error pop-ups, most specific class first
+_ERROR_TITLES: list[tuple[type[BaseException], str]] = [
+    (NotAVideoError, "Not a video"),
+    (CorruptVideoError, "Damaged video"),
+    (EmptyVideoError, "Empty video"),
+    (NoAudioStreamError, "No audio track"),
+    (MediaError, "Unreadable video"),
+    (NoFaceError, "No face found"),
+    (FaceTooSmallError, "Face too small"),
+    (DetectorUnavailableError, "Face detector unavailable"),
+    (WeightsNotFoundError, "No weights for this combination"),
+    (VFHGANError, "Cannot restore this video"),
+]
+NO_COMPARE = "none"
+MODES = ("simulate", "real")  # vfhgan_core.restore.MODES, without importing torch at start-up
+
+
+def user_error(exc: BaseException) -> gr.Error:
+    """The ``gr.Error`` shown for a user-caused failure (message of the library's error)."""
+    title = next((t for cls, t in _ERROR_TITLES if isinstance(exc, cls)), "Check the input")
+    return gr.Error(str(exc), title=title, print_exception=False)
+
+
+@contextmanager
+def readable_errors(action: str) -> Iterator[None]:
+    """Turn every failure inside the block into a ``gr.Error`` a user can read."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except (VFHGANError, SettingsError) as exc:
+        raise user_error(exc) from None
+    except MemoryError:
+        raise gr.Error("The server ran out of memory for this clip. Choose a shorter segment.",
+                       title="Out of memory", print_exception=False) from None
+    except Exception as exc:
+        from vfhgan_core.restore import RestoreCancelled
+
+        if isinstance(exc, RestoreCancelled):
+            raise gr.Error("The run was cancelled; nothing was kept.", title="Cancelled",
+                           print_exception=False) from None
+        # a bug: keep the traceback in the log, show one readable line
+        log.exception("unexpected error while %s", action)
+        raise gr.Error(f"Unexpected error while {action} ({type(exc).__name__}: {exc}). The server keeps running; "
+                       "please report it with the clip if it happens again.",
+                       title="Something went wrong", print_exception=False) from None
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+class AppCallbacks:
+    """Handlers of the UI's events; one instance serves every session."""
+
+    def __init__(self, settings: AppSettings, store: ModelStore | None = None,
+                 sessions: SessionRegistry | None = None) -> None:
+        self.settings = settings
+        self.store = store or ModelStore(settings.weights, DetectorConfig(model_path=settings.detector_model,
+                                                                           det_size=settings.det_size))
+        self.sessions = sessions or SessionRegistry()
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_video(self, video: str | None):
+        """A clip was uploaded, recorded or picked: check it and size the segment controls."""
+        s = self.settings
+        if not video:
+            return (gr.update(maximum=60.0, value=0.0), gr.update(value=s.proposed_seconds),
+                    "Upload a talking-face video, record one with the webcam, or pick an example below.")
+        with readable_errors("reading the video"):
+            info = probe_video(video)
+        length = min(s.proposed_seconds, info.duration)
+        audio = (f"audio {info.audio.codec} {info.audio.sample_rate / 1000:g} kHz" if info.has_audio
+                 else "**no audio track**: audio-conditioned variants will hear silence")
+        long = (f" Longer than {s.max_seconds:g} s: pick the segment to restore (start, length)."
+                if info.duration > s.max_seconds else "")
+        text = (f"`{Path(video).name}`: {info.width}×{info.height}, {info.fps:.2f} fps, {info.duration:.2f} s, "
+                f"{audio}.{long}")
+        # the length keeps its fixed maximum (the server's limit; a segment running past the end of the
+        # clip is shortened): a Run clicked before this update reaches the page must still pass
+        return (gr.update(maximum=max(0.0, round(info.duration - 0.04, 2)), value=0.0),
+                gr.update(value=round(length, 2)), text)
+
+    def on_switches(self, audio_conditioning: bool, frequency_loss: bool, lip_loss: bool) -> str:
+        """Say whether the trained variant the three switches pick has weights."""
+        v = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss))
+        if not self.store.is_local:
+            return f"Model: **{v}** ({describe_variant(v)}), from {self.store.source_text}."
+        available = self.store.available()
+        if v in available:
+            return f"Model: **{v}** ({describe_variant(v)}) ✓ weights available."
+        known = ", ".join(f"`{a}`" for a in available) or "none yet"
+        return (f"⚠️ Model **{v}** ({describe_variant(v)}): **no trained weights for this combination** in "
+                f"{self.store.source_text}. Variants with weights: {known}.")
+
+    def variant_choices(self) -> list[tuple[str, str]]:
+        """Choices of the "compare with" dropdown: ``none`` and every variant (marked when it has no weights)."""
+        available = set(self.store.available()) if self.store.is_local else None
+        names = list(ALL_VARIANTS) + [v for v in sorted(available or ()) if v not in ALL_VARIANTS]
+        choices = [("none", NO_COMPARE)]
+        for v in names:
+            mark = "" if available is None or v in available else " — no weights"
+            choices.append((f"{v}{mark}", v))
+        return choices
+
+    # ------------------------------------------------------------------ the main action
+
+    async def restore(
+        self,
+        video: str | None,
+        audio_conditioning: bool = True,
+        frequency_loss: bool = True,
+        lip_loss: bool = True,
+        mode: str = "simulate",
+        start: float = 0.0,
+        length: float | None = None,
+        compare_with: str = NO_COMPARE,
+        request: gr.Request = None,
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Restore the face in a video with the trained variant the switches pick.
+
+        Args:
+            video: the video file (mp4, mov, mkv, webm, avi, mpg...).
+            audio_conditioning: use the model that listens to the speech.
+            frequency_loss: use the model trained with the focal frequency loss.
+            lip_loss: use the model trained with the lip-reading loss.
+            mode: "simulate" (degrade the face to 32x32 and compare with the original) or
+                "real" (the face is genuinely low-res; the result is pasted back into the frame).
+            start: start of the segment to restore, in seconds.
+            length: length of the segment, in seconds (at most the server's limit).
+            compare_with: a second variant name to compare with, or "none".
+
+        Returns:
+            the restored video (simulate: the 128x128 face; real: the full frame), the
+            side-by-side comparison video (LR | bicubic | variants | ground truth), the
+            metrics table (PSNR-Y, SSIM-Y, ERQA per method; empty in real mode), and the
+            session's result for the inspector.
+        """
+        from . import figures
+        from .engine import plan_segment, run_job
+
+        session = _session(request)
+        with readable_errors("restoring the video"):
+            if not video:
+                raise SettingsError("Upload a video, record one with the webcam, or pick an example first.")
+            if mode not in MODES:
+                raise SettingsError(f"Mode must be one of {', '.join(MODES)}, got {mode!r}.")
+            main = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss))
+            variants = [main]
+            if compare_with and compare_with != NO_COMPARE and compare_with != main:
+                try:
+                    parse_variant(compare_with)
+                except ValueError as exc:
+                    raise SettingsError(f"Unknown variant to compare with: {exc}") from None
+                variants.append(compare_with)
+            progress(0.0, desc="Reading the video")
+            info = probe_video(video)
+            segment = plan_segment(info, start, length, self.settings.max_seconds)
+            flag, out_dir = self.sessions.start_run(session)
+            t0 = time.perf_counter()
+            work = asyncio.create_task(asyncio.to_thread(
+                run_job, self.store, video, variants, mode, segment, out_dir, info=info,
+                batch_size=self.settings.batch_size, progress=lambda label, value: progress(value, desc=label),
+                should_stop=flag.is_set))
+            try:
+                # the work runs in a thread; when Gradio cancels this request (the Cancel button, a
+                # client's job.cancel()), the flag makes the thread stop at its next chunk of frames
+                job = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                flag.set()
+                work.add_done_callback(lambda w, t0=t0: self._log_cancelled(session, w, t0))
+                raise
+            finally:
+                self.sessions.end_run(session, flag)
+        log.info("session %s: %s", session[:8], figures.summary_markdown(job))
+        return str(job.restored_video), str(job.comparison_video), figures.metrics_table(job), job
+
+    @staticmethod
+    def _log_cancelled(session: str, work: asyncio.Future, t0: float) -> None:
+        from vfhgan_core.restore import RestoreCancelled
+
+        exc = None if work.cancelled() else work.exception()
+        stopped = "stopped" if isinstance(exc, RestoreCancelled) else f"ended ({type(exc).__name__ if exc else 'finished'})"
+        log.info("session %s: run cancelled; work %s %.2f s after it started", session[:8], stopped,
+                 time.perf_counter() - t0)
+
+    def cancel(self, request: gr.Request = None) -> str:
+        """Stop this session's run at its next check (between chunks of frames)."""
+        n = self.sessions.cancel(_session(request))
+        return "Cancelled: the run stopped after its current chunk of frames." if n else "Nothing to cancel."
+
+    def unload(self, request: gr.Request = None) -> None:
+        """The browser tab closed: stop its runs and delete its files."""
+        self.sessions.close(_session(request))
+
+    # ------------------------------------------------------------------ results
+
+    def show_results(self, job: JobResult | None, before: str, after: str):
+        """After a run: summary, frame slider range, inspector, frequency view and per-frame metrics."""
+        from . import figures
+
+        if job is None:
+            return (gr.update(),) * 11
+        names = figures.panel_names(job)
+        before = before if before in names else "bicubic"
+        after = after if after in names and after != before else job.variants[0]
+        index = job.result.num_frames // 2
+        inspector = self.inspect(job, index, before, after)
+        note = "" if job.scores is not None else " Metrics need a ground truth: switch to simulate mode to score."
+        return (
+            figures.summary_markdown(job) + note,
+            gr.update(minimum=0, maximum=job.result.num_frames - 1, value=index, step=1, interactive=True),
+            gr.update(choices=names, value=before),
+            gr.update(choices=names, value=after),
+            *inspector,
+        )
+
+    def inspect(self, job: JobResult | None, index: float, before: str, after: str):
+        """Everything that shows one frame: side-by-side, before/after, mouth zooms, spectra, metric marker."""
+        from . import figures
+
+        if job is None:
+            return (gr.update(),) * 7
+        with readable_errors("drawing the frame"):
+            i = int(np.clip(int(round(index or 0)), 0, job.result.num_frames - 1))
+            return (
+                figures.comparison_image(job, i),
+                figures.before_after(job, i, before, after),
+                figures.mouth_strip(job, i),
+                figures.spectra_figure(job, i),
+                figures.radial_figure(job, i),
+                figures.loss_figure(job, i),
+                figures.metrics_figure(job, i),
+            )
+
+    def swap_panels(self, job: JobResult | None, index: float, before: str, after: str):
+        """The before/after slider with other panels."""
+        from . import figures
+
+        if job is None:
+            return gr.update()
+        with readable_errors("drawing the frame"):
+            i = int(np.clip(int(round(index or 0)), 0, job.result.num_frames - 1))
+            return figures.before_after(job, i, before, after)
