@@ -1,0 +1,184 @@
+"""Training samples (vfhgan_core.data.windows) on real prepared GRID clips."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from vfhgan_core.data.prepare import prepare_dataset
+from vfhgan_core.data.shards import load_shard
+from vfhgan_core.data.windows import (
+    DataSplitError,
+    FrameWindowDataset,
+    find_clip_shards,
+    load_window_clips,
+    speaker_of,
+    split_clips,
+)
+from vfhgan_core.faces.crops import degrade
+from vfhgan_core.faces.detection import DetectorConfig
+from vfhgan_core.pipeline import PipelineConfig
+from vfhgan_core.restore import frame_windows, to_tensor
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, data_dir: Path, detector_model: Path) -> dict[str, Path]:
+    """One GRID s1 clip and one clip of another GRID speaker, each prepared into its own folder."""
+    root = tmp_path_factory.mktemp("windows")
+    config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
+    out = {}
+    for name, src in (("s1", data_dir / "grid_s1" / "video" / "bbaf2n.mp4"),
+                      ("other", data_dir / "grid_speakers" / "lbax4n.mpg")):
+        summary = prepare_dataset([src], root / name, config, workers=1, progress=False)
+        assert len(summary.ok) == 1, summary.records
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def shard(prepared):
+    (path,) = find_clip_shards(prepared["s1"]).values()
+    return load_shard(path)
+
+
+def test_sample_shapes_types_and_ranges(shard) -> None:
+    ds = FrameWindowDataset([shard], num_frames=5, seq_len=3, train=True, seed=1, length=10)
+    assert len(ds) == 10
+    item = ds[4]
+    assert item["lr"].shape == (3, 5, 3, 32, 32) and item["lr"].dtype == torch.float32
+    assert item["hr"].shape == (3, 3, 128, 128) and item["hr"].dtype == torch.float32
+    assert item["mel"].shape == (3, 1, 80, 16) and item["mel"].dtype == torch.float32
+    assert item["mouth_boxes"].shape == (3, 4)
+    for key in ("lr", "hr"):
+        assert 0.0 <= float(item[key].min()) and float(item[key].max()) <= 1.0
+    assert float(item["mel"].abs().max()) <= 4.0 + 1e-3
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    assert batch["lr"].shape == (2, 3, 5, 3, 32, 32)
+
+
+def test_windows_match_inference_and_are_edge_padded(shard) -> None:
+    """The LR windows are the ones restore.frame_windows builds from the degraded clip."""
+    ds = FrameWindowDataset([shard], num_frames=5, seq_len=4, train=False, samples_per_clip=3)
+    lr_clip = degrade(shard.hr, 4, "bicubic_antialias")
+    expected = frame_windows(to_tensor(lr_clip), 5)                # (T, 5, 3, 32, 32)
+    starts = [ds.sample_position(i)[1] for i in range(len(ds))]
+    assert starts == [0, (shard.num_frames - 4 + 1) // 2, shard.num_frames - 4]
+    for i, start in enumerate(starts):
+        item = ds[i]
+        assert torch.equal(item["lr"], expected[start:start + 4])
+        assert torch.equal(item["hr"], to_tensor(shard.hr[start:start + 4]))
+        assert torch.equal(item["mel"], torch.from_numpy(shard.mel_windows[start:start + 4].astype(np.float32)))
+        assert torch.equal(item["mouth_boxes"], torch.from_numpy(shard.mouth_boxes[start:start + 4]))
+    first = ds[0]["lr"][0]                        # frame 0: frames -2, -1 repeat frame 0
+    assert torch.equal(first[0], first[2]) and torch.equal(first[1], first[2])
+    last = ds[2]["lr"][-1]                        # last frame: frames +1, +2 repeat it
+    assert torch.equal(last[3], last[2]) and torch.equal(last[4], last[2])
+
+
+def test_random_samples_depend_only_on_seed_and_index(shard) -> None:
+    a = FrameWindowDataset([shard], seq_len=2, train=True, seed=3)
+    b = FrameWindowDataset([shard], seq_len=2, train=True, seed=3)
+    c = FrameWindowDataset([shard], seq_len=2, train=True, seed=4)
+    positions = [a.sample_position(i) for i in range(300)]
+    # the same index gives the same sample in any order and in another dataset object
+    assert [b.sample_position(i) for i in reversed(range(300))] == positions[::-1]
+    assert torch.equal(a[17]["lr"], b[17]["lr"])
+    assert [c.sample_position(i) for i in range(300)] != positions
+    starts = [s for _, s, _ in positions]
+    assert min(starts) <= 3 and max(starts) >= shard.num_frames - 2 - 3     # the whole clip is used
+    flips = sum(f for _, _, f in positions)
+    assert flips == 0                                                     # hflip_prob defaults to 0
+
+
+def test_mirrored_samples_mirror_frames_and_mouth_boxes(shard) -> None:
+    plain = FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=1)
+    ci, start, _ = plain.sample_position(0)
+    flipped = FrameWindowDataset([shard], seq_len=2, train=True, hflip_prob=1.0, seed=0)
+    index = next(i for i in range(500) if flipped.sample_position(i)[1] == start)
+    a, b = plain[0], flipped[index]
+    assert torch.equal(b["hr"], a["hr"].flip(-1))
+    assert torch.equal(b["lr"], a["lr"].flip(-1))
+    box_a, box_b = a["mouth_boxes"], b["mouth_boxes"]
+    assert torch.allclose(box_b[:, 0], 128 - box_a[:, 2]) and torch.allclose(box_b[:, 2], 128 - box_a[:, 0])
+    assert torch.equal(box_b[:, [1, 3]], box_a[:, [1, 3]])
+
+
+def test_clips_shorter_than_a_sample_are_refused(shard) -> None:
+    with pytest.raises(DataSplitError, match="frames a sample needs"):
+        FrameWindowDataset([shard], seq_len=shard.num_frames + 1)
+    with pytest.raises(ValueError, match="odd"):
+        FrameWindowDataset([shard], num_frames=4)
+
+
+def test_sources_manifest_folder_and_single_shard(prepared, tmp_path: Path) -> None:
+    by_manifest = find_clip_shards(prepared["s1"])
+    assert list(by_manifest) == ["grid_s1/video/bbaf2n"] or list(by_manifest)[0].endswith("bbaf2n")
+    (path,) = by_manifest.values()
+    assert find_clip_shards(prepared["s1"] / "manifest.json") == by_manifest
+    assert find_clip_shards(path) == by_manifest
+    loose = tmp_path / "loose"
+    shutil.copytree(prepared["s1"] / "shards", loose)
+    (loose / "partial.npz").write_bytes(b"not a zip")           # an interrupted write is skipped
+    assert list(find_clip_shards(loose)) == list(by_manifest)
+    with pytest.raises(DataSplitError, match="vfhgan_core prepare"):
+        find_clip_shards(tmp_path / "nothing")
+
+
+def test_speaker_disjoint_split(prepared) -> None:
+    s1_id = next(iter(find_clip_shards(prepared["s1"])))
+    other_id = next(iter(find_clip_shards(prepared["other"])))
+    assert speaker_of(s1_id) == s1_id.rsplit("/", 1)[0]
+    assert speaker_of("grid_speakers/pwij3p", [("grid_speakers/pwij3p", "man-a")]) == "man-a"
+
+    split = split_clips([prepared["s1"]], [prepared["other"]])
+    assert list(split.train) == [s1_id] and list(split.val) == [other_id]
+    assert not set(split.train_speakers) & set(split.val_speakers)
+
+    # holding a speaker of the training sources out moves all its clips to validation
+    moved = split_clips([prepared["s1"], prepared["other"]], [], val_speakers=[speaker_of(other_id)])
+    assert list(moved.train) == [s1_id] and list(moved.val) == [other_id]
+
+    # a clip listed on both sides is validation only
+    both = split_clips([prepared["s1"], prepared["other"]], [prepared["other"]])
+    assert list(both.train) == [s1_id] and list(both.val) == [other_id]
+    # the same speaker on both sides is refused (here a rule names the two clips' folders as one person)
+    rules = [(s1_id, "same-person"), (other_id, "same-person")]
+    with pytest.raises(DataSplitError, match="same-person.*appear in training and validation"):
+        split_clips([prepared["s1"]], [prepared["other"]], speaker_rules=rules)
+    with pytest.raises(DataSplitError, match="match no training clip"):
+        split_clips([prepared["s1"]], [], val_speakers=["nobody"])
+    with pytest.raises(DataSplitError, match="no training clip left"):
+        split_clips([prepared["s1"]], [], val_speakers=[speaker_of(s1_id)])
+
+
+def test_manifest_lists_only_good_clips(prepared, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared["s1"], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["clips"].append({"clip_id": "grid_s1/video/broken", "status": "skipped", "shard": ""})
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert len(find_clip_shards(copy)) == 1
+
+
+def test_clips_are_loaded_into_shared_arrays(prepared, shard) -> None:
+    paths = [*find_clip_shards(prepared["s1"]).values(), *find_clip_shards(prepared["other"]).values()]
+    clips = load_window_clips(paths, threads=2)
+    assert [c.clip_id for c in clips] == [load_shard(p).clip_id for p in paths]
+    first = clips[0]
+    assert np.array_equal(first.hr, shard.hr)
+    assert np.array_equal(first.lr, degrade(shard.hr, 4, "bicubic_antialias"))
+    assert np.array_equal(first.mel_windows, shard.mel_windows)
+    assert np.array_equal(first.mouth_boxes, shard.mouth_boxes)
+    # every clip is a view of one array per field
+    assert first.hr.base is not None and first.hr.base is clips[1].hr.base
+    serial = load_window_clips(paths, threads=1)
+    assert all(np.array_equal(a.lr, b.lr) and np.array_equal(a.hr, b.hr) for a, b in zip(clips, serial))
+    # a dataset made from the loaded clips equals one made from the paths
+    a = FrameWindowDataset(clips[:1], seq_len=2, train=False)
+    b = FrameWindowDataset(paths[:1], seq_len=2, train=False)
+    assert torch.equal(a[1]["lr"], b[1]["lr"])

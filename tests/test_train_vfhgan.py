@@ -1,0 +1,232 @@
+"""End to end: train/train_vfhgan.py on real prepared GRID clips, on the CPU, through subprocesses.
+
+Prepares three GRID s1 clips and two clips of other GRID speakers, pretrains a tiny
+generator with the pixel loss, fine-tunes it with every loss term (a random tiny lip
+reader stands in for the trained one), kills a second fine-tune after its first
+checkpoint and resumes it, and checks logs, checkpoint rotation, exact resumption and
+the exported weights.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vfhgan_core.data.prepare import prepare_dataset
+from vfhgan_core.experiment import load_experiment
+from vfhgan_core.faces.detection import DetectorConfig
+from vfhgan_core.hub import load_generator
+from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
+from vfhgan_core.pipeline import PipelineConfig
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "train" / "train_vfhgan.py"
+EXPORT = REPO / "train" / "export_weights.py"
+SMOKE = REPO / "train" / "configs" / "smoke.json"
+STEPS = json.loads(SMOKE.read_text())["optim"]["max_steps"]
+
+
+def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _weights(folder: Path, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
+    return load_file(str(folder / name))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, data_dir: Path, detector_model: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train_vfhgan")
+    clips = [data_dir / "grid_s1" / "video" / f"{c}.mp4" for c in ("bbaf2n", "bbaf3s", "bbaf4p")]
+    clips += [data_dir / "grid_speakers" / f"{c}.mpg" for c in ("lbax4n", "sbia1a")]
+    config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
+    summary = prepare_dataset(clips, root / "data", config, workers=2, progress=False)
+    assert len(summary.ok) == 5, [r.message for r in summary.skipped]
+
+    torch.manual_seed(0)
+    LipReader(LipReaderConfig(relu_type="relu", trunk_channels=(4, 4, 8, 8), trunk_blocks=(1, 1, 1, 1),
+                              tcn_num_layers=1, tcn_hidden_dim=4, num_classes=5)).save_pretrained(root / "lipreader")
+
+    smoke = json.loads(SMOKE.read_text())
+    # one prepared folder; the other speakers' clips are held out by speaker
+    smoke["data"].update(train=[str(root / "data")], val=[], val_speakers=["grid_speakers"])
+    smoke["lip_reader"] = str(root / "lipreader")
+    pretrain = json.loads(json.dumps(smoke))
+    pretrain["variant"] = "pretrain-smoke"
+    pretrain["losses"].update(perceptual=0.0, lip_reading=0.0, frequency=0.0, adversarial=0.0)
+    pretrain["optim"].update(max_steps=2, pixel_warmup_steps=0, val_interval=0)
+    (root / "pretrain.json").write_text(json.dumps(pretrain))
+    smoke["init_from"] = str(root / "runs" / "pretrain")
+    (root / "smoke.json").write_text(json.dumps(smoke))
+    return {"root": root, "pretrain": root / "pretrain.json", "config": root / "smoke.json",
+            "runs": root / "runs"}
+
+
+@pytest.fixture(scope="module")
+def pretrained(setup) -> Path:
+    out = setup["runs"] / "pretrain"
+    proc = _ok(_run(SCRIPT, "--config", setup["pretrain"], "--output-dir", out))
+    assert "discriminator: none" in proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(setup, pretrained) -> tuple[Path, subprocess.CompletedProcess]:
+    out = setup["runs"] / "full"
+    proc = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", out,
+                    "--export", setup["root"] / "weights"))
+    return out, proc
+
+
+def test_pretrain_gives_the_finetune_its_start(setup, pretrained, uninterrupted) -> None:
+    out, proc = uninterrupted
+    assert f"generator initialised from {pretrained / 'final'}" in proc.stderr
+    pre = VFHGANGenerator.from_pretrained(pretrained / "final")
+    assert pre.config == load_experiment(setup["config"]).generator
+    # the pixel pretrain moved the (zero-initialised) RGB heads: the model is no longer bicubic
+    assert sum(float(p.detach().abs().sum()) for p in pre.head_x4.parameters()) > 0
+
+
+def test_logs_every_loss_term_metrics_and_samples(uninterrupted) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, proc = uninterrupted
+    events = list((out / "logs").rglob("events.out.tfevents.*"))
+    assert events
+    scalars, images, val_steps = set(), set(), []
+    for path in events:
+        acc = EventAccumulator(str(path), size_guidance={"images": 0, "scalars": 0})
+        acc.Reload()
+        scalars |= set(acc.Tags()["scalars"])
+        images |= set(acc.Tags()["images"])
+        if "val/psnr_y" in acc.Tags()["scalars"]:
+            val_steps += [e.step for e in acc.Scalars("val/psnr_y")]
+    for tag in ("g/pixel_128", "g/pixel_64", "g/frequency", "g/perceptual", "g/adversarial", "g/lip_reading",
+                "g/total", "d/adversarial", "d/total", "lr/g", "lr/d", "grad_norm/g", "grad_norm/d",
+                "val/psnr_y", "val/ssim_y", "val/erqa", "val/mouth_psnr", "val/temporal_flicker",
+                "val/bicubic/psnr_y", "time/frames_per_s"):
+        assert tag in scalars, f"{tag} not logged; logged: {sorted(scalars)}"
+    assert any(tag.startswith("val/samples") for tag in images)
+    # validation ran at step 0, every val_interval steps and at the end
+    interval = json.loads(SMOKE.read_text())["optim"]["val_interval"]
+    assert sorted(val_steps) == sorted({0, *range(interval, STEPS, interval), STEPS})
+
+
+def test_checkpoints_rotate_and_hold_everything(uninterrupted) -> None:
+    out, _ = uninterrupted
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == [f"checkpoint-{STEPS - 2:07d}", f"checkpoint-{STEPS:07d}"]      # limit 2, oldest removed
+    last = out / "checkpoints" / names[-1]
+    state = json.loads((last / "trainer_state.json").read_text())
+    assert state["step"] == STEPS and state["metrics"]["psnr_y"] > 20
+    assert {"model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin",
+            "experiment.json"} <= {p.name for p in last.iterdir()}
+    ema = VFHGANGenerator.from_pretrained(last / "ema_generator")
+    final = VFHGANGenerator.from_pretrained(out / "final")
+    for a, b in zip(ema.state_dict().values(), final.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_export_loads_through_the_hub_resolver(setup, uninterrupted) -> None:
+    out, _ = uninterrupted
+    weights = setup["root"] / "weights"
+    generator = load_generator("audio-ffl-lip", source=weights)
+    final = VFHGANGenerator.from_pretrained(out / "final")
+    for a, b in zip(generator.state_dict().values(), final.state_dict().values()):
+        assert torch.equal(a, b)
+    card = (weights / "audio-ffl-lip" / "README.md").read_text()
+    assert "library_name: vfhgan" in card and "feature matching" in card and "| PSNR-Y (dB) ↑ |" in card
+    metrics = json.loads((weights / "audio-ffl-lip" / "metrics.json").read_text())
+    assert metrics["psnr_y"] > 20 and "bicubic/psnr_y" in metrics
+    lr = torch.rand(2, 5, 3, 32, 32)
+    with torch.no_grad():
+        sr = generator(lr, torch.zeros(2, 1, 80, 16)).sr
+    assert sr.shape == (2, 3, 128, 128) and 0 <= float(sr.min()) and float(sr.max()) <= 1
+
+    # the export script writes the same folder from a checkpoint; preparatory runs are refused
+    again = setup["root"] / "weights2"
+    _ok(_run(EXPORT, out / "checkpoints" / f"checkpoint-{STEPS:07d}", "--out", again))
+    reloaded = load_generator("audio-ffl-lip", source=again)
+    for a, b in zip(reloaded.state_dict().values(), generator.state_dict().values()):
+        assert torch.equal(a, b)
+    refused = _run(EXPORT, setup["runs"] / "pretrain", "--out", again)
+    assert refused.returncode == 2 and "not a variant name" in refused.stderr
+
+
+def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
+    full, _ = uninterrupted
+    out = setup["runs"] / "killed"
+    first = out / "checkpoints" / f"checkpoint-{2:07d}"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(setup["config"]), "--output-dir", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (out / "final").exists()
+
+    # without --resume an existing run is not overwritten
+    refused = _run(SCRIPT, "--config", setup["config"], "--output-dir", out)
+    assert refused.returncode == 2 and "--resume latest" in refused.stderr
+    # resuming with another config is refused
+    other = json.loads(setup["config"].read_text())
+    other["optim"]["lr_g"] = 0.5
+    (setup["root"] / "other.json").write_text(json.dumps(other))
+    refused = _run(SCRIPT, "--config", setup["root"] / "other.json", "--output-dir", out, "--resume", "latest")
+    assert refused.returncode == 2 and "config differs" in refused.stderr
+
+    resumed = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", out, "--resume", "latest"))
+    assert "resumed from" in resumed.stderr
+    assert not list((out / "checkpoints").glob(".tmp-*"))
+    last = f"checkpoint-{STEPS:07d}"
+    for name in ("model.safetensors", "model_1.safetensors"):        # generator and discriminator
+        a, b = _weights(full / "checkpoints" / last, name), _weights(out / "checkpoints" / last, name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), (name, key, (a[key] - b[key]).abs().max())
+    a, b = _weights(full / "final"), _weights(out / "final")
+    exact = all(torch.equal(a[k], b[k]) for k in a)
+    assert exact or all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+
+
+def test_lip_loss_without_a_trained_lip_reader_fails_clearly(setup, tmp_path: Path) -> None:
+    config = json.loads(setup["config"].read_text())
+    config["lip_reader"] = str(tmp_path / "no_lipreader_here")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    proc = _run(SCRIPT, "--config", path, "--output-dir", tmp_path / "run", timeout=120)
+    assert proc.returncode == 2
+    assert "lip reader" in proc.stderr and "train_lipreader.py" in proc.stderr and "nolip" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bf16_mixed_precision_trains_and_exports_float32(setup, pretrained, tmp_path: Path) -> None:
+    """bf16 autocast also runs on the CPU: the losses get float32 and the weights stay float32."""
+    out = tmp_path / "bf16"
+    proc = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", out, "--mixed-precision", "bf16",
+                    "--max-steps", "2"))
+    assert "mixed precision bf16" in proc.stderr
+    weights = _weights(out / "final")
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in weights.values())
+    metrics = json.loads((out / "final" / "metrics.json").read_text())
+    assert metrics["psnr_y"] > 20

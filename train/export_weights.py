@@ -1,0 +1,86 @@
+"""Write a trained generator as a variant weights folder (``assets/weights/<variant>/``).
+
+The source is a run folder of ``train/train_vfhgan.py`` (its ``final/`` folder, or the
+newest checkpoint when the run has not finished), one of its checkpoints
+(``checkpoints/checkpoint-N``: the EMA generator saved with it) or a ``final/`` folder.
+The result holds the float32 generator (``config.json`` + ``model.safetensors``),
+``experiment.json``, ``metrics.json`` and a model card, and loads with
+``vfhgan_core.hub.load_generator(variant, source=OUT)``.
+
+Usage::
+
+    python train/export_weights.py runs/audio-ffl-lip --out assets/weights
+    python train/export_weights.py runs/audio-ffl-lip/checkpoints/checkpoint-0002000 --out assets/weights
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
+from vfhgan_core.experiment import load_experiment
+from vfhgan_core.model_card import write_weights_folder
+from vfhgan_core.models.generator import VFHGANGenerator
+
+log = logging.getLogger("export_weights")
+
+
+def find_export_source(source: Path) -> tuple[Path, Path, dict, dict]:
+    """``(generator folder, experiment.json, metrics, extra)`` of a run, checkpoint or final folder."""
+    if (source / "final" / "model.safetensors").is_file():
+        source = source / "final"
+    elif (source / "checkpoints").is_dir():
+        ckpts = sorted(p for p in (source / "checkpoints").glob("checkpoint-*") if p.is_dir())
+        if not ckpts:
+            raise WeightsNotFoundError(f"{source} has neither final/ nor a checkpoint to export")
+        source = ckpts[-1]
+    if (source / "ema_generator" / "model.safetensors").is_file():      # a checkpoint
+        state = json.loads((source / "trainer_state.json").read_text()) if (source / "trainer_state.json").is_file() else {}
+        extra = dict(state.get("extra", {}), steps=state.get("step"))
+        return source / "ema_generator", source / "experiment.json", state.get("metrics", {}), extra
+    if (source / "model.safetensors").is_file() and (source / "experiment.json").is_file():   # final/ or an export
+        metrics_path = source / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        facts_path = source / "training.json"
+        extra = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
+        return source, source / "experiment.json", metrics, extra
+    raise WeightsNotFoundError(f"{source} is not a run folder, checkpoint or final/ folder of train_vfhgan.py")
+
+
+def export(source: str | Path, out_root: str | Path, variant: str | None = None) -> Path:
+    """Export ``source`` to ``out_root/<variant>/`` and return that folder."""
+    folder, exp_path, metrics, extra = find_export_source(Path(source))
+    exp = load_experiment(exp_path)
+    if variant is not None and variant != exp.variant:
+        exp = exp.with_overrides(variant=variant)
+    if not exp.is_variant:
+        raise VFHGANError(f"{exp.variant!r} is not a variant name like 'audio-ffl-lip' (a pretrain run?); "
+                          "pass --variant NAME to export it under a variant name that matches its switches")
+    generator = VFHGANGenerator.from_pretrained(folder)
+    if generator.config != exp.generator:
+        raise VFHGANError(f"{folder} holds a generator that differs from the one in {exp_path}")
+    return write_weights_folder(Path(out_root) / exp.variant, generator, exp, metrics,
+                                {k: v for k, v in extra.items() if v is not None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("source", type=Path, help="run folder, checkpoint folder or final/ folder")
+    p.add_argument("--out", type=Path, default=Path("assets/weights"), help="weights root (default assets/weights)")
+    p.add_argument("--variant", help="variant name (default: the run's)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        dest = export(args.source, args.out, args.variant)
+    except VFHGANError as exc:
+        log.error("%s", exc)
+        return 2
+    log.info("exported to %s", dest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

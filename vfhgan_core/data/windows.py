@@ -1,0 +1,386 @@
+"""Training samples for the generator: LR frame windows, HR targets, speech, mouth boxes.
+
+A *sample* is ``seq_len`` consecutive target frames ``t … t+S−1`` of one clip.
+For each target frame ``t`` it holds the window of ``num_frames`` LR frames
+centred on ``t`` (indices clamped to the clip: the first and last frames are
+repeated at clip ends, exactly like :func:`vfhgan_core.restore.frame_windows`
+at inference), the HR frame, the log-mel window of ``t`` and the mouth box.
+LR frames are made from the stored HR crops by the configured degradation and
+rounded to uint8, as a real 8-bit LR video would be.
+
+:class:`FrameWindowDataset` draws samples at random for training (sample
+``i`` is a pure function of ``(seed, i)``, so a resumed run sees exactly the
+samples an uninterrupted run would) or on a fixed grid for validation.
+Clips are loaded once and kept as uint8 (about 3.7 MB per 3 s GRID clip).
+
+:func:`split_clips` makes the speaker-disjoint train / validation split.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
+from vfhgan_core.errors import VFHGANError
+from vfhgan_core.faces.crops import DEGRADATIONS, degrade
+
+__all__ = [
+    "ClipSplit",
+    "DataSplitError",
+    "WindowClip",
+    "FrameWindowDataset",
+    "find_clip_shards",
+    "speaker_of",
+    "split_clips",
+    "load_window_clips",
+]
+
+
+class DataSplitError(VFHGANError):
+    """Training data that cannot be used as configured (missing, empty, or speakers on both sides)."""
+
+    reason = "bad_training_data"
+
+
+# --------------------------------------------------------------------------- sources and split
+
+
+def find_clip_shards(source: str | Path) -> dict[str, Path]:
+    """``{clip id: shard path}`` of one prepared source.
+
+    ``source`` may be the output folder of ``vfhgan prepare`` (its
+    ``manifest.json`` lists the clips with status ``ok``; without a manifest
+    every ``shards/**/*.npz`` is read), a ``manifest.json`` file, a folder of
+    shards or a single shard. Clip ids come from the manifest or the shards'
+    metadata.
+
+    Raises:
+        DataSplitError: the source does not exist or holds no shard.
+    """
+    source = Path(source)
+    hint = "run `python -m vfhgan_core prepare VIDEOS --out DIR` first and point the config at DIR"
+    if not source.exists():
+        raise DataSplitError(f"training data source {source} does not exist; {hint}")
+    manifest = source if source.is_file() and source.suffix == ".json" else source / "manifest.json"
+    found: dict[str, Path] = {}
+    if manifest.is_file():
+        root = manifest.parent
+        clips = json.loads(manifest.read_text(encoding="utf-8")).get("clips", [])
+        for c in clips:
+            if c.get("status") == "ok" and c.get("shard"):
+                found[c["clip_id"]] = root / c["shard"]
+    elif source.is_file():
+        found[read_shard_meta(source)["clip_id"]] = source
+    else:
+        for path in sorted(source.rglob(f"*{SHARD_SUFFIX}")):
+            try:
+                found[read_shard_meta(path)["clip_id"]] = path
+            except ShardError:
+                continue  # an interrupted prepare may leave partial files; they never read as good
+    if not found:
+        raise DataSplitError(f"no prepared clip in {source}; {hint}")
+    return found
+
+
+def speaker_of(clip_id: str, rules: Sequence[tuple[str, str]] = ()) -> str:
+    """The speaker of a clip: the first ``(prefix, speaker)`` rule whose prefix starts the id,
+    else the folder part of the id (``grid_s1/video/bbaf2n`` → ``grid_s1/video``; a bare id is
+    its own speaker)."""
+    for prefix, speaker in rules:
+        if clip_id.startswith(prefix):
+            return speaker
+    return clip_id.rsplit("/", 1)[0] if "/" in clip_id else clip_id
+
+
+@dataclass
+class ClipSplit:
+    """The result of :func:`split_clips`: shard paths by clip id, and the speakers of each side."""
+
+    train: dict[str, Path]
+    val: dict[str, Path]
+    train_speakers: tuple[str, ...]
+    val_speakers: tuple[str, ...]
+
+
+def split_clips(
+    train_sources: Iterable[str | Path],
+    val_sources: Iterable[str | Path] = (),
+    val_speakers: Iterable[str] = (),
+    speaker_rules: Sequence[tuple[str, str]] = (),
+    max_train_clips: int | None = None,
+) -> ClipSplit:
+    """Speaker-disjoint train / validation split (see :class:`vfhgan_core.experiment.DataConfig`).
+
+    Validation: every clip of ``val_sources``, plus the clips of ``train_sources``
+    whose speaker (:func:`speaker_of`) is in ``val_speakers``. Training: the other
+    clips of ``train_sources`` (the first ``max_train_clips`` by id when given).
+
+    Raises:
+        DataSplitError: a source is missing or empty, a side ends up empty, a
+            ``val_speakers`` entry matches no clip, or a speaker is on both sides.
+    """
+    pool: dict[str, Path] = {}
+    for src in train_sources:
+        pool.update(find_clip_shards(src))
+    val: dict[str, Path] = {}
+    for src in val_sources:
+        val.update(find_clip_shards(src))
+    held = set(val_speakers)
+    unknown = held - {speaker_of(c, speaker_rules) for c in pool}
+    if unknown:
+        raise DataSplitError(f"val_speakers {sorted(unknown)} match no training clip; speakers present: "
+                             f"{sorted({speaker_of(c, speaker_rules) for c in pool})[:20]}")
+    for cid, path in pool.items():
+        if speaker_of(cid, speaker_rules) in held:
+            val[cid] = path
+    train = {cid: p for cid, p in sorted(pool.items()) if cid not in val}
+    if max_train_clips is not None:
+        train = dict(list(train.items())[:max_train_clips])
+    train_spk = {speaker_of(c, speaker_rules) for c in train}
+    val_spk = {speaker_of(c, speaker_rules) for c in val}
+    both = train_spk & val_spk
+    if both:
+        raise DataSplitError(
+            f"speaker(s) {sorted(both)} appear in training and validation: validation must use unseen "
+            "speakers. Move them with data.val_speakers, or name speakers with data.speaker_rules."
+        )
+    if not train:
+        raise DataSplitError("no training clip left after the validation split")
+    if not val:
+        raise DataSplitError("no validation clip: set data.val or data.val_speakers")
+    return ClipSplit(train=train, val=dict(sorted(val.items())),
+                     train_speakers=tuple(sorted(train_spk)), val_speakers=tuple(sorted(val_spk)))
+
+
+# --------------------------------------------------------------------------- clips in memory
+
+
+@dataclass
+class WindowClip:
+    """What the dataset keeps of a shard.
+
+    Attributes:
+        clip_id: the clip's id.
+        hr: uint8 ``(T, S, S, 3)`` RGB HR crops.
+        lr: uint8 ``(T, S/scale, S/scale, 3)`` the degraded LR crops.
+        mel_windows: float16 ``(T, 1, n_mels, mel_frames)`` log-mel windows in [−4, 4].
+        mouth_boxes: float32 ``(T, 4)`` mouth boxes ``x1, y1, x2, y2`` in HR crop pixels.
+    """
+
+    clip_id: str
+    hr: np.ndarray
+    lr: np.ndarray
+    mel_windows: np.ndarray
+    mouth_boxes: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.hr))
+
+
+def _npz_shape(path: str | Path, key: str) -> tuple[int, ...]:
+    """Shape of array ``key`` of an ``.npz`` file, read from its header (nothing else is decompressed)."""
+    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, _ = read(fh)
+    return tuple(shape)
+
+
+def load_window_clips(shards: Iterable[ClipShard | str | Path], scale: int = 4,
+                      degradation: str = "bicubic_antialias", threads: int = 4) -> list[WindowClip]:
+    """Load shards (or take loaded ones) and keep only what training needs, with LR made once.
+
+    The frames of all clips live in one array per field (HR, LR, mel windows, mouth
+    boxes), allocated once at its final size from the shards' headers; each
+    :class:`WindowClip` holds views into them. One allocation per field keeps the
+    resident size at what the data needs (per-clip arrays interleaved with the decode
+    buffers fragmented the heap to about 3x), and the arrays are shared, not copied,
+    by forked DataLoader workers. Shards are read by ``threads`` threads (decompression
+    releases the GIL); the result is in the order of ``shards``.
+
+    Raises:
+        DataSplitError: a clip's HR crops are not square RGB with a side divisible by ``scale``.
+        ShardError: a shard cannot be read.
+    """
+    if degradation not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+    items = list(shards)
+    if not items:
+        return []
+    try:
+        shapes = [tuple(it.hr.shape) if isinstance(it, ClipShard) else _npz_shape(it, "hr") for it in items]
+        mel_shape = tuple(items[0].mel_windows.shape[1:]) if isinstance(items[0], ClipShard) \
+            else _npz_shape(items[0], "mel_windows")[1:]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ShardError(f"unreadable shard header ({exc}); delete the shard and run prepare again") from exc
+    for it, shape in zip(items, shapes):
+        if len(shape) != 4 or shape[-1] != 3 or shape[1] != shape[2] or shape[1] % scale:
+            name = it.clip_id if isinstance(it, ClipShard) else str(it)
+            raise DataSplitError(f"clip {name}: HR crops must be square RGB with a side divisible by "
+                                 f"{scale}, got {shape}")
+    if len({s[1:] for s in shapes}) != 1:
+        raise DataSplitError(f"clips of different crop sizes cannot be mixed: {sorted({s[1:] for s in shapes})}")
+    side = shapes[0][1]
+    offsets = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(int)
+    total = int(offsets[-1])
+    hr_all = np.empty((total, side, side, 3), dtype=np.uint8)
+    lr_all = np.empty((total, side // scale, side // scale, 3), dtype=np.uint8)
+    mel_all = np.empty((total, *mel_shape), dtype=np.float16)
+    box_all = np.empty((total, 4), dtype=np.float32)
+    clips: list[WindowClip | None] = [None] * len(items)
+
+    def fill(i: int) -> None:
+        item = items[i]
+        shard = item if isinstance(item, ClipShard) else load_shard(item)
+        a, b = offsets[i], offsets[i + 1]
+        if len(shard.hr) != b - a or tuple(shard.mel_windows.shape[1:]) != mel_shape:
+            raise ShardError(f"clip {shard.clip_id}: the shard changed while it was read")
+        hr_all[a:b] = shard.hr
+        lr_all[a:b] = degrade(hr_all[a:b], scale, degradation)
+        mel_all[a:b] = shard.mel_windows
+        box_all[a:b] = shard.mouth_boxes
+        clips[i] = WindowClip(clip_id=shard.clip_id, hr=hr_all[a:b], lr=lr_all[a:b],
+                              mel_windows=mel_all[a:b], mouth_boxes=box_all[a:b])
+
+    if threads <= 1 or len(items) < 2:
+        for i in range(len(items)):
+            fill(i)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(fill, range(len(items))))
+    return clips  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class FrameWindowDataset(Dataset):
+    """Samples of ``seq_len`` consecutive frames with their LR windows (see the module docstring).
+
+    Args:
+        shards: :class:`ClipShard` objects or shard paths.
+        num_frames: LR frames per window (odd; 5 in the paper).
+        seq_len: consecutive target frames per sample. Clips shorter than this are left out.
+        degradation: HR → LR method (:data:`vfhgan_core.faces.crops.DEGRADATIONS`).
+        scale: HR side / LR side.
+        train: ``True``: random samples, ``length`` of them (indices past it keep drawing
+            fresh samples, so a sampler may run longer); ``False``: ``samples_per_clip``
+            samples per clip with evenly spaced starts, in clip order.
+        seed: seed of the random samples (``train=True``).
+        hflip_prob: probability of mirroring a training sample.
+        samples_per_clip: samples per clip in validation mode.
+        length: the nominal length in training mode (what ``len()`` reports).
+
+    Each item is a dict of tensors:
+
+    * ``lr``: float32 ``(S, num_frames, 3, h, w)`` RGB in [0, 1] (h = w = 32 for 128-px crops),
+    * ``hr``: float32 ``(S, 3, H, W)`` RGB in [0, 1],
+    * ``mel``: float32 ``(S, 1, n_mels, mel_frames)`` normalised log-mel windows in [−4, 4],
+    * ``mouth_boxes``: float32 ``(S, 4)`` ``x1, y1, x2, y2`` in HR pixels,
+    * ``clip``: int64 ``()`` index of the clip in :attr:`clips`; ``start``: int64 ``()`` first frame.
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[ClipShard | str | Path] | Sequence[WindowClip],
+        num_frames: int = 5,
+        seq_len: int = 1,
+        degradation: str = "bicubic_antialias",
+        scale: int = 4,
+        train: bool = True,
+        seed: int = 0,
+        hflip_prob: float = 0.0,
+        samples_per_clip: int = 4,
+        length: int = 1_000_000,
+    ) -> None:
+        if num_frames < 1 or num_frames % 2 == 0:
+            raise ValueError(f"num_frames must be odd and >= 1, got {num_frames}")
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        if not 0.0 <= hflip_prob <= 1.0:
+            raise ValueError(f"hflip_prob must be in [0, 1], got {hflip_prob}")
+        if samples_per_clip < 1 or length < 1:
+            raise ValueError("samples_per_clip and length must be >= 1")
+        items = list(shards)
+        if items and all(isinstance(s, WindowClip) for s in items):
+            clips = items
+        else:
+            clips = load_window_clips(items, scale, degradation)
+        self.clips: list[WindowClip] = [c for c in clips if c.num_frames >= seq_len]
+        if not self.clips:
+            raise DataSplitError(f"no clip has the {seq_len} frames a sample needs "
+                                 f"({len(clips)} clip(s) given)")
+        self.num_frames = num_frames
+        self.seq_len = seq_len
+        self.train = train
+        self.seed = int(seed)
+        self.hflip_prob = float(hflip_prob)
+        self.samples_per_clip = samples_per_clip
+        self.length = int(length)
+        # training: a clip is drawn with probability proportional to its number of start positions
+        starts = np.array([c.num_frames - seq_len + 1 for c in self.clips], dtype=np.float64)
+        self._clip_p = starts / starts.sum()
+        self._fixed: list[tuple[int, int]] = []
+        if not train:
+            for ci, c in enumerate(self.clips):
+                last = c.num_frames - seq_len
+                picks = np.unique(np.round(np.linspace(0, last, samples_per_clip)).astype(int))
+                self._fixed.extend((ci, int(s)) for s in picks)
+
+    @property
+    def clip_ids(self) -> list[str]:
+        return [c.clip_id for c in self.clips]
+
+    @property
+    def total_frames(self) -> int:
+        """Frames of all clips kept."""
+        return int(sum(c.num_frames for c in self.clips))
+
+    def __len__(self) -> int:
+        return self.length if self.train else len(self._fixed)
+
+    def sample_position(self, index: int) -> tuple[int, int, bool]:
+        """``(clip index, first frame, mirrored)`` of sample ``index``."""
+        if not self.train:
+            ci, start = self._fixed[index]
+            return ci, start, False
+        rng = np.random.default_rng([self.seed, int(index)])
+        ci = int(rng.choice(len(self.clips), p=self._clip_p))
+        start = int(rng.integers(0, self.clips[ci].num_frames - self.seq_len + 1))
+        flip = bool(rng.random() < self.hflip_prob)
+        return ci, start, flip
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index < 0 or (not self.train and index >= len(self._fixed)):
+            raise IndexError(index)
+        ci, start, flip = self.sample_position(index)
+        clip = self.clips[ci]
+        j = self.num_frames // 2
+        targets = np.arange(start, start + self.seq_len)
+        window_idx = np.clip(targets[:, None] + np.arange(-j, j + 1)[None, :], 0, clip.num_frames - 1)
+        lr = clip.lr[window_idx]                               # (S, F, h, w, 3) uint8
+        hr = clip.hr[targets]                                  # (S, H, W, 3) uint8
+        boxes = clip.mouth_boxes[targets].copy()               # (S, 4)
+        if flip:
+            lr = lr[..., ::-1, :]
+            hr = hr[..., ::-1, :]
+            width = hr.shape[-2]
+            boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+        return {
+            "lr": torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 1, 4, 2, 3).float().div_(255.0),
+            "hr": torch.from_numpy(np.ascontiguousarray(hr)).permute(0, 3, 1, 2).float().div_(255.0),
+            "mel": torch.from_numpy(clip.mel_windows[targets].astype(np.float32)),
+            "mouth_boxes": torch.from_numpy(boxes),
+            "clip": torch.tensor(ci, dtype=torch.int64),
+            "start": torch.tensor(start, dtype=torch.int64),
+        }

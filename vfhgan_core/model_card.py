@@ -1,0 +1,295 @@
+"""Model cards and weights folders of trained VFH-GAN generators.
+
+:func:`write_model_card` writes a ``README.md`` with Hugging Face front matter
+(licence, ``library_name: vfhgan``, tags, datasets, metrics) describing a run
+from its :class:`~vfhgan_core.experiment.ExperimentConfig`: architecture, every
+loss weight and which perceptual term was used (VGG19 or discriminator feature
+matching, and why), data and speaker split, schedule, validation metrics
+beside the bicubic baseline, the licences of the training data and the
+command that trained it.
+
+:func:`write_weights_folder` writes a complete variant folder, the layout
+:func:`vfhgan_core.hub.load_generator` reads::
+
+    <folder>/config.json          generator architecture (save_pretrained)
+    <folder>/model.safetensors    float32 weights (save_pretrained)
+    <folder>/experiment.json      the ExperimentConfig of the run
+    <folder>/metrics.json         validation metrics (when given)
+    <folder>/training.json        facts of the run: steps, data counts, device, command (when given)
+    <folder>/README.md            the model card
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from vfhgan_core.experiment import ExperimentConfig, save_experiment
+from vfhgan_core.losses.perceptual import resolve_perceptual
+
+__all__ = ["DATASET_LICENCES", "dataset_licences", "write_model_card", "write_weights_folder"]
+
+#: datasets recognised in data sources and clip ids: key → (name, licence, note)
+DATASET_LICENCES: dict[str, tuple[str, str, str]] = {
+    "grid": ("GRID audiovisual sentence corpus (Cooke, Barker, Cunningham & Shao, 2006)", "CC BY 4.0",
+             "attribution required"),
+    "voxceleb": ("VoxCeleb2 (Chung, Nagrani & Zisserman, 2018), clips distributed with PC-AVS", "CC BY 4.0",
+                 "attribution required"),
+    "hdtf": ("HDTF (Zhang, Li, Ding & Fan, 2021)", "research use only",
+             "YouTube material: weights trained on it are for research use"),
+}
+
+#: metrics shown in the card, with their direction and unit
+_METRICS = (
+    ("psnr_y", "PSNR-Y (dB) ↑"),
+    ("ssim_y", "SSIM-Y ↑"),
+    ("erqa", "ERQA v1.0 ↑"),
+    ("mouth_psnr", "mouth PSNR-Y (dB) ↑"),
+    ("temporal_flicker", "temporal flicker (Y levels) ↓"),
+)
+
+
+def dataset_licences(experiment: ExperimentConfig, clip_ids: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """``(name, licence, note)`` of each known dataset the run's sources or clip ids mention.
+
+    Sources that match no known dataset give an ``(source, "unknown", ...)`` entry so a card
+    never hides data of unknown licence.
+    """
+    texts = [s.lower() for s in (*experiment.data.train, *experiment.data.val)] + \
+            [c.lower() for c in (clip_ids or [])]
+    found: dict[str, tuple[str, str, str]] = {}
+    for key, entry in DATASET_LICENCES.items():
+        if any(key in t for t in texts):
+            found[key] = entry
+    for src in (*experiment.data.train, *experiment.data.val):
+        if not any(key in src.lower() for key in DATASET_LICENCES):
+            found[src] = (src, "unknown", "check the licence of this data before sharing the weights")
+    return list(found.values())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-2 and value != 0 else f"{value:.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_model_card(
+    folder: str | Path,
+    experiment: ExperimentConfig,
+    metrics: Mapping[str, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``folder/README.md`` describing a trained generator.
+
+    Args:
+        folder: the weights folder (created if needed).
+        experiment: the run's config.
+        metrics: validation metrics of the exported weights: ``psnr_y``, ``ssim_y``, ``erqa``,
+            ``mouth_psnr``, ``temporal_flicker`` and the same names prefixed ``bicubic/`` for the
+            baseline on the same frames; other keys are listed as they are.
+        extra: facts only the trainer knows, all optional: ``command`` (the training command),
+            ``steps`` (steps done), ``num_parameters``, ``train_clips`` / ``val_clips`` /
+            ``train_frames`` / ``val_frames`` (counts), ``train_speakers`` / ``val_speakers``
+            (lists), ``clip_ids`` (training clip ids, for dataset detection), ``device``,
+            ``wall_time_s``, ``num_processes``, ``mixed_precision``, ``license`` (of the weights,
+            default ``apache-2.0``), ``repo_id`` (for the usage snippet).
+
+    Returns:
+        The path of the written ``README.md``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = dict(extra or {})
+    metrics = dict(metrics or {})
+    g, d, losses, data, optim = (experiment.generator, experiment.discriminator, experiment.losses,
+                                 experiment.data, experiment.optim)
+    licences = dataset_licences(experiment, extra.get("clip_ids"))
+    research_only = any("research" in lic for _, lic, _ in licences)
+    perceptual = resolve_perceptual(losses.perceptual_loss.vgg_weights)
+    tags = ["super-resolution", "face-hallucination", "audio-visual", "video", "vfh-gan", "pytorch"]
+    if experiment.is_variant:
+        tags.append(experiment.variant)
+    card_data = ModelCardData(
+        license=extra.get("license", "apache-2.0"),
+        library_name="vfhgan",
+        tags=tags,
+        datasets=[name.split(" (")[0] for name, lic, _ in licences if lic != "unknown"],
+        metrics=["psnr", "ssim", "erqa"],
+        pipeline_tag="image-to-image",
+    )
+
+    title = f"VFH-GAN generator: `{experiment.variant}`"
+    parts = [f"# {title}", ""]
+    parts.append(
+        "×4 face restoration of talking-face video (32×32 → 128×128 face crops): each output frame is "
+        f"restored from a window of {g.num_frames} low-resolution frames"
+        + (" and the speech around it (an 80-bin log-mel window of 0.2 s)" if g.use_audio else "")
+        + ". Reimplementation of *Audio-visual video face hallucination with frequency supervision and "
+        "cross modality support by speech based lip reading loss* (Sharma, Dhall, Kumar & Bawa, 2022)."
+    )
+    if experiment.description:
+        parts += ["", experiment.description]
+    if research_only:
+        parts += ["", "**Research use only**: part of the training data (HDTF) is licensed for research use."]
+
+    # usage
+    repo = extra.get("repo_id")
+    parts += ["", "## Usage", "", "```python",
+              "from vfhgan_core.hub import load_generator",
+              f"generator = load_generator({experiment.variant!r}"
+              + (f", source={repo!r}" if repo else ", source='path/to/weights'") + ")",
+              "# lr: float (B, %d, 3, 32, 32) RGB in [0, 1]%s" % (
+                  g.num_frames, "; mel: (B, 1, 80, 16) log-mel windows" if g.use_audio else ""),
+              "sr = generator(lr%s).sr  # (B, 3, 128, 128)" % (", mel" if g.use_audio else ""),
+              "```"]
+
+    # architecture
+    arch_rows = [
+        ("frames per window", str(g.num_frames)),
+        ("PHFE-B widths / depths (1×, 2×, 4×)", f"{_fmt(g.widths)} / {_fmt(g.depths)}"),
+        ("audio branch (CMFE-B)", "yes" if g.use_audio else "no (the paper's \"w/o audio\")"),
+        ("axial attention", ("yes" if g.use_attention else "no") if g.use_audio else "n/a"),
+    ]
+    if g.use_audio:
+        arch_rows.append(("latent / audio dim, attention layers × heads",
+                          f"{g.latent_dim} / {g.audio_dim}, {g.attention_layers} × {g.attention_heads}"))
+    if "num_parameters" in extra:
+        arch_rows.append(("parameters", f"{int(extra['num_parameters']):,}"))
+    parts += ["", "## Architecture", "", _table(arch_rows, ("", "")), "",
+              "Full settings: `config.json` (generator) and `experiment.json` (the whole run)."]
+
+    # losses
+    weight_rows = [
+        ("perceptual", _fmt(losses.perceptual), "content term of eq. 11"),
+        ("pixel (128×128)", _fmt(losses.pixel_128), losses.pixel_kind.upper()),
+        ("pixel (64×64)", _fmt(losses.pixel_64), f"{losses.pixel_kind.upper()} on the intermediate ×2 output"),
+        ("lip reading α", _fmt(losses.lip_reading), "L1 of frozen lip-reader features of mouth crops"),
+        ("frequency β", _fmt(losses.frequency),
+         "focal frequency loss" + (" at 128 and 64 px" if losses.frequency_at_64 else "")),
+        ("adversarial γ", _fmt(losses.adversarial), f"{losses.adversarial_loss.kind} GAN loss"),
+    ]
+    parts += ["", "## Losses", "", _table(weight_rows, ("term", "weight", "what")), ""]
+    if losses.perceptual > 0:
+        parts.append(f"Perceptual term: **{perceptual.kind.replace('_', ' ')}** — {perceptual.reason}.")
+    else:
+        parts.append("No perceptual term (weight 0).")
+    if optim.pixel_warmup_steps:
+        parts.append(f"The first {optim.pixel_warmup_steps} step(s) trained the generator with the pixel terms only.")
+    if experiment.init_from:
+        parts.append(f"Initialised from `{experiment.init_from}`.")
+
+    # data
+    data_rows = [
+        ("training sources", _fmt(list(data.train))),
+        ("validation sources", _fmt(list(data.val)) or "held-out speakers of the training sources"),
+    ]
+    if data.val_speakers:
+        data_rows.append(("held-out speakers", _fmt(list(data.val_speakers))))
+    for key, label in (("train_speakers", "training speakers (groups)"), ("val_speakers", "validation speakers (groups)")):
+        if key in extra:
+            data_rows.append((label, _fmt(list(extra[key]))))
+    for key, label in (("train_clips", "training clips"), ("train_frames", "training frames"),
+                       ("val_clips", "validation clips"), ("val_frames", "validation frames")):
+        if key in extra:
+            data_rows.append((label, f"{int(extra[key]):,}"))
+    data_rows += [
+        ("degradation", f"{data.degradation} ×{data.scale}, rounded to 8 bits"),
+        ("sample", f"{data.seq_len} consecutive frame(s), each with its {data.num_frames}-frame LR window"),
+        ("augmentation", f"horizontal flip p = {_fmt(data.hflip_prob)}"),
+    ]
+    parts += ["", "## Data and split", "",
+              "The split is by speaker: no validation speaker is seen in training.", "",
+              _table(data_rows, ("", ""))]
+
+    # training
+    frames_per_step = experiment.frames_per_step * int(extra.get("num_processes", 1))
+    train_rows = [
+        ("steps", _fmt(extra.get("steps", optim.max_steps))),
+        ("frames per step", f"{frames_per_step} ({optim.batch_size} samples × {data.seq_len} frames × "
+                            f"{optim.grad_accum} accumulation × {int(extra.get('num_processes', 1))} process(es))"),
+        ("optimiser", f"Adam{'W' if optim.weight_decay else ''}, lr G {_fmt(optim.lr_g)}, lr D {_fmt(optim.lr_d)}, "
+                      f"betas {_fmt(optim.betas)}"),
+        ("schedule", f"{optim.warmup_steps} warm-up steps, then {optim.lr_schedule}"),
+        ("EMA of the generator", f"decay {_fmt(optim.ema_decay)}" if optim.ema_decay else "no"),
+        ("mixed precision", str(extra.get("mixed_precision", optim.mixed_precision))),
+        ("seed", str(optim.seed)),
+    ]
+    if "device" in extra:
+        train_rows.append(("device", str(extra["device"])))
+    if "wall_time_s" in extra:
+        train_rows.append(("training time", f"{float(extra['wall_time_s']) / 60:.1f} min"))
+    parts += ["", "## Training", "", _table(train_rows, ("", ""))]
+    if "command" in extra:
+        parts += ["", "Command:", "", "```bash", str(extra["command"]), "```"]
+
+    # metrics
+    parts += ["", "## Validation metrics", ""]
+    if metrics:
+        rows = []
+        shown = set()
+        for key, label in _METRICS:
+            if key in metrics:
+                base = metrics.get(f"bicubic/{key}")
+                rows.append((label, _fmt(float(metrics[key])), "" if base is None else _fmt(float(base))))
+                shown |= {key, f"bicubic/{key}"}
+        for key, value in metrics.items():
+            if key not in shown and isinstance(value, (int, float)):
+                rows.append((key, _fmt(float(value)), ""))
+        parts += [_table(rows, ("metric", "this model", "bicubic")), "",
+                  "Measured on the validation frames (unseen speakers), 128×128 face crops, "
+                  "Y channel of BT.601 YCbCr as in the paper."]
+    else:
+        parts.append("Not measured.")
+
+    # licences
+    parts += ["", "## Data licences", ""]
+    parts += [f"- {name}: {lic} ({note})" for name, lic, note in licences]
+    parts += ["", "The code is Apache-2.0. The paper's authors released no weights; these were trained "
+              "from scratch by this project."]
+
+    card = ModelCard("---\n" + card_data.to_yaml() + "\n---\n\n" + "\n".join(parts) + "\n")
+    path = folder / "README.md"
+    card.save(path)
+    return path
+
+
+def write_weights_folder(
+    folder: str | Path,
+    generator,
+    experiment: ExperimentConfig,
+    metrics: Mapping[str, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a generator as a variant folder (see the module docstring) and return the folder.
+
+    The weights are stored as float32 whatever precision the run used (the default
+    generator is a few MB), so :meth:`VFHGANGenerator.from_pretrained` restores them exactly.
+    """
+    import copy
+
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32)
+    model.save_pretrained(folder)
+    save_experiment(experiment, folder / "experiment.json")
+    if metrics:
+        (folder / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
+    extra = dict(extra or {})
+    extra.setdefault("num_parameters", sum(p.numel() for p in model.parameters()))
+    facts = {k: v for k, v in extra.items() if k != "clip_ids"}
+    (folder / "training.json").write_text(json.dumps(facts, indent=2, default=str) + "\n", encoding="utf-8")
+    write_model_card(folder, experiment, metrics, extra)
+    return folder
+
