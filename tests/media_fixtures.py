@@ -47,6 +47,18 @@ def decode_rgb(path: str | Path, seconds: float | None = None) -> tuple[list[np.
     return frames, fps
 
 
+def read_frames(path: str | Path, count: int = 1, step: int = 1) -> np.ndarray:
+    """The first ``count`` frames (every ``step``-th) as uint8 RGB (N, H, W, 3), decoded with PyAV."""
+    frames = []
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % step == 0:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == count:
+                break
+    return np.stack(frames)
+
+
 def decode_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
     """Decode all audio of ``path`` straight from the stream: float32 mono (N,) at ``rate`` Hz.
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -18,18 +17,9 @@ from vfhgan_core.faces.tracking import (
     choose_detect_every,
     detect_face_track,
 )
+from media_fixtures import read_frames
 
 
-def read_frames(path: Path, count: int, step: int = 1) -> np.ndarray:
-    """The first ``count`` frames (every ``step``-th) as uint8 RGB (N, H, W, 3), decoded with PyAV."""
-    frames = []
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index % step == 0:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) == count:
-                break
-    return np.stack(frames)
 
 
 def chunks(frames: np.ndarray, size: int):

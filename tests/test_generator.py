@@ -1,7 +1,6 @@
 """VFHGANGenerator: shapes for every preset and switch, the audio path, gradients, hub I/O."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import huggingface_hub

@@ -22,7 +22,7 @@ from media_fixtures import (copy_to, decode_audio, decode_rgb, streamless_mp4, t
 from vfhgan_core import config
 from vfhgan_core.errors import (CorruptVideoError, EmptyVideoError, MediaError, NoAudioStreamError,
                                 NotAVideoError, VFHGANError)
-from vfhgan_core.media import (AudioInfo, VideoChunk, VideoInfo, VideoNotFoundError, VideoWriter,
+from vfhgan_core.media import (AudioInfo, VideoInfo, VideoNotFoundError, VideoWriter,
                                iter_video_chunks, probe_video, read_audio, read_video, write_video)
 
 SR = 16000

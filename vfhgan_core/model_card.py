@@ -111,7 +111,7 @@ def write_model_card(
     folder.mkdir(parents=True, exist_ok=True)
     extra = dict(extra or {})
     metrics = dict(metrics or {})
-    g, d, losses, data, optim = (experiment.generator, experiment.discriminator, experiment.losses,
+    g, losses, data, optim = (experiment.generator, experiment.losses,
                                  experiment.data, experiment.optim)
     licences = dataset_licences(experiment, extra.get("clip_ids"))
     research_only = any("research" in lic for _, lic, _ in licences)
