@@ -39,3 +39,24 @@ def detector_model() -> Path:
 def grid_clip(data_dir: Path) -> Path:
     """A GRID s1 clip (mp4, 25 fps, 3 s) with its word alignment beside it in ``align/``."""
     return data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
+
+
+@pytest.fixture(scope="session")
+def prepare_grid_s1(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, detector_model: Path):
+    """Factory: prepare the named GRID s1 clips into a new temporary folder and return it.
+
+    Runs the real ``prepare`` (SCRFD at det size 320, one worker); fails if a clip is skipped.
+    """
+    from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.faces.detection import DetectorConfig
+    from vfhgan_core.pipeline import PipelineConfig
+
+    def make(names: tuple[str, ...], tag: str = "prepared") -> Path:
+        out = tmp_path_factory.mktemp(tag)
+        config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
+        videos = [data_dir / "grid_s1" / "video" / f"{name}.mp4" for name in names]
+        summary = prepare_dataset(videos, out, config, workers=1, progress=False)
+        assert len(summary.ok) == len(names), [r.message for r in summary.skipped]
+        return out
+
+    return make

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from vfhgan_core.data.alignments import read_align
-from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.data.shards import ClipShard, load_shard
 from vfhgan_core.data.words import (
     GRID_VOCABULARY,
@@ -23,24 +22,17 @@ from vfhgan_core.data.words import (
     vocabulary_from_words,
     word_frames,
 )
-from vfhgan_core.faces.detection import DetectorConfig
 from vfhgan_core.losses.lipreading import LipReadingLoss, crop_mouths
 from vfhgan_core.models.lipreading import MOUTH_STD, LipReader, LipReaderConfig
-from vfhgan_core.pipeline import PipelineConfig
 
 CLIPS = ("bbaf2n", "bbaf3s", "bbaf4p")
 NO_AUGMENT = MouthAugmentConfig(random_crop=False, flip_prob=0.0, time_mask_max=0, max_shift=0)
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, detector_model: Path) -> Path:
+def prepared(prepare_grid_s1) -> Path:
     """Three real GRID s1 clips prepared into shards (about 10 s)."""
-    out = tmp_path_factory.mktemp("words_prepared")
-    config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
-    videos = [data_dir / "grid_s1" / "video" / f"{name}.mp4" for name in CLIPS]
-    summary = prepare_dataset(videos, out, config, workers=1, progress=False)
-    assert len(summary.ok) == len(CLIPS), [r.message for r in summary.skipped]
-    return out
+    return prepare_grid_s1(CLIPS, "words_prepared")
 
 
 @pytest.fixture(scope="module")

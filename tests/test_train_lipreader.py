@@ -11,11 +11,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from vfhgan_core.config import from_dict, to_dict
-from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.data.words import GRID_VOCABULARY, MouthAugmentConfig, SentenceSplit, WordClipDataset
-from vfhgan_core.faces.detection import DetectorConfig
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
-from vfhgan_core.pipeline import PipelineConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "train" / "train_lipreader.py"
@@ -35,14 +32,9 @@ tl = _load_script()
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, detector_model: Path) -> Path:
+def prepared(prepare_grid_s1) -> Path:
     """Three real GRID s1 clips prepared into shards (about 10 s)."""
-    out = tmp_path_factory.mktemp("lipreader_prepared")
-    config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
-    videos = [data_dir / "grid_s1" / "video" / f"{name}.mp4" for name in CLIPS]
-    summary = prepare_dataset(videos, out, config, workers=1, progress=False)
-    assert len(summary.ok) == len(CLIPS), [r.message for r in summary.skipped]
-    return out
+    return prepare_grid_s1(CLIPS, "lipreader_prepared")
 
 
 def _tiny_config(data: Path, out: Path, steps: int = 40) -> "tl.LipReaderTrainConfig":
@@ -146,14 +138,9 @@ HELDOUT_CLIPS = ("bbal6n", "bbaz4n")  # held out by the shipped split rule (chec
 
 
 @pytest.fixture(scope="module")
-def prepared_heldout(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, detector_model: Path) -> Path:
+def prepared_heldout(prepare_grid_s1) -> Path:
     """Two GRID s1 sentences the shipped lip reader never saw in training, prepared here."""
-    out = tmp_path_factory.mktemp("lipreader_heldout")
-    config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
-    videos = [data_dir / "grid_s1" / "video" / f"{name}.mp4" for name in HELDOUT_CLIPS]
-    summary = prepare_dataset(videos, out, config, workers=1, progress=False)
-    assert len(summary.ok) == len(HELDOUT_CLIPS), [r.message for r in summary.skipped]
-    return out
+    return prepare_grid_s1(HELDOUT_CLIPS, "lipreader_heldout")
 
 
 @pytest.mark.slow
