@@ -156,6 +156,16 @@ def test_speaker_disjoint_split(prepared) -> None:
         split_clips([prepared["s1"]], [], val_speakers=[speaker_of(s1_id)])
 
 
+def test_excluded_training_clips_stay_out_of_both_sides(prepared) -> None:
+    s1_id = next(iter(find_clip_shards(prepared["s1"])))
+    asked = []
+    kept = split_clips([prepared["s1"], prepared["other"]], [prepared["other"]],
+                       exclude_train=lambda cid: asked.append(cid) or False)
+    assert list(kept.train) == [s1_id] and asked == [s1_id]  # validation clips are never asked about
+    with pytest.raises(DataSplitError, match="no training clip left"):
+        split_clips([prepared["s1"]], [prepared["other"]], exclude_train=lambda cid: cid == s1_id)
+
+
 def test_manifest_lists_only_good_clips(prepared, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(prepared["s1"], copy)

@@ -143,6 +143,19 @@ def test_variants_get_the_same_budget_and_data() -> None:
     assert ref.data.seq_len > 1, "the lip-reading loss needs sequences"
 
 
+def test_generators_never_train_on_the_lip_readers_evaluation_sentences() -> None:
+    """Word accuracy on restored held-out sentences is only fair if no generator saw them."""
+    from vfhgan_core.data.words import SentenceSplit
+
+    reader_cfg = json.loads((CONFIGS / "lipreader_grid.json").read_text())["data"]["split"]
+    reader_split = from_dict(SentenceSplit, reader_cfg)
+    for name, exp in _configs().items():
+        if name == "smoke":
+            continue
+        assert exp.data.holdout_sentences == reader_split, name
+    assert reader_split.is_heldout("bbal6n") and not reader_split.is_heldout("bbaf2n")
+
+
 def test_configs_split_by_speaker_and_name_real_sources() -> None:
     for name, exp in _configs().items():
         if name == "smoke":

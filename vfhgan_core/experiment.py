@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vfhgan_core.config import from_dict, to_dict
+from vfhgan_core.data.words import SentenceSplit
 from vfhgan_core.faces.crops import DEGRADATIONS
 from vfhgan_core.hub import parse_variant, variant_name
 from vfhgan_core.losses.total import LossConfig
@@ -87,6 +88,10 @@ class DataConfig:
         val_seq_len: consecutive frames per validation sample (≥ 2: temporal flicker).
         val_samples_per_clip: validation samples per clip, evenly spaced in the clip.
         max_train_clips: use only the first N training clips (by id); ``None`` = all.
+        holdout_sentences: leave out of training every clip whose sentence this rule holds
+            out (:class:`~vfhgan_core.data.words.SentenceSplit`: the lip reader's evaluation
+            sentences), so that word accuracy on restored frames is measured on sentences
+            neither network trained on; ``None`` = keep all.
         num_workers: DataLoader worker processes (0: load in the training process).
     """
 
@@ -102,6 +107,7 @@ class DataConfig:
     val_seq_len: int = 5
     val_samples_per_clip: int = 4
     max_train_clips: Optional[int] = None
+    holdout_sentences: Optional[SentenceSplit] = None
     num_workers: int = 0
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -115,12 +115,14 @@ def split_clips(
     val_speakers: Iterable[str] = (),
     speaker_rules: Sequence[tuple[str, str]] = (),
     max_train_clips: int | None = None,
+    exclude_train: Callable[[str], bool] | None = None,
 ) -> ClipSplit:
     """Speaker-disjoint train / validation split (see :class:`vfhgan_core.experiment.DataConfig`).
 
     Validation: every clip of ``val_sources``, plus the clips of ``train_sources``
     whose speaker (:func:`speaker_of`) is in ``val_speakers``. Training: the other
-    clips of ``train_sources`` (the first ``max_train_clips`` by id when given).
+    clips of ``train_sources`` for which ``exclude_train(clip_id)`` is not true
+    (the first ``max_train_clips`` of them by id when given).
 
     Raises:
         DataSplitError: a source is missing or empty, a side ends up empty, a
@@ -140,7 +142,8 @@ def split_clips(
     for cid, path in pool.items():
         if speaker_of(cid, speaker_rules) in held:
             val[cid] = path
-    train = {cid: p for cid, p in sorted(pool.items()) if cid not in val}
+    train = {cid: p for cid, p in sorted(pool.items())
+             if cid not in val and not (exclude_train is not None and exclude_train(cid))}
     if max_train_clips is not None:
         train = dict(list(train.items())[:max_train_clips])
     train_spk = {speaker_of(c, speaker_rules) for c in train}
