@@ -1,0 +1,41 @@
+"""train/train_variants.py: which configs run, in which order, from which pretrain."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    spec = importlib.util.spec_from_file_location("train_variants", REPO / "train" / "train_variants.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_fine_tune_waits_for_the_pretrain_it_starts_from(runner) -> None:
+    jobs = runner.discover(None)
+    configs = {p.stem for p in (REPO / "train" / "configs").glob("*.json")} - runner.NOT_VARIANTS
+    assert set(jobs) == configs
+    for name, job in jobs.items():
+        init_from = json.loads(job.config.read_text()).get("init_from")
+        if job.is_pretrain:
+            assert job.needs == [] and init_from is None, name
+        else:
+            # the pretrain named by init_from (runs/<pretrain>/final) is a job of the same set
+            assert job.needs == [Path(init_from).parts[1]] and job.needs[0] in jobs, name
+            assert jobs[job.needs[0]].is_pretrain
+
+
+def test_a_subset_brings_its_pretrains_and_unknown_names_are_refused(runner) -> None:
+    jobs = runner.discover(["noaudio-ffl-lip", "audio-ffl-lip-noattn"])
+    assert set(jobs) == {"noaudio-ffl-lip", "pretrain-noaudio", "audio-ffl-lip-noattn", "pretrain-audio-noattn"}
+    with pytest.raises(SystemExit, match="unknown variant.*audio-ffl-lipp"):
+        runner.discover(["audio-ffl-lipp"])

@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Train every generator variant: the pixel pretrains first, then each fine-tune as soon as
+the pretrain it starts from (its config's ``init_from``) has finished.
+
+Each config runs as its own ``train/train_vfhgan.py`` process; ``--jobs`` of them run at once,
+each limited to ``--threads`` CPU threads (on a 2-core CPU two one-thread jobs finish the whole
+set sooner than one two-thread job at a time). Fine-tunes are exported to ``--export``
+(``assets/weights/<variant>/`` by default). A config whose run already has ``final/`` is
+skipped, so rerunning the command continues an interrupted set. Logs: ``runs/<variant>.log``.
+
+    python train/train_variants.py --jobs 2 --threads 1
+    python train/train_variants.py --only audio-ffl-lip noaudio-ffl-lip   # a subset (+ their pretrains)
+    python train/train_variants.py --jobs 1 -- --mixed-precision bf16      # on a GPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "train" / "configs"
+NOT_VARIANTS = {"smoke", "lipreader_grid"}
+
+
+@dataclass
+class Job:
+    name: str
+    config: Path
+    run_dir: Path
+    needs: list[str] = field(default_factory=list)
+    is_pretrain: bool = False
+
+
+def _run_name(init_from: str) -> str:
+    """``runs/pretrain-audio/final`` -> ``pretrain-audio``."""
+    parts = Path(init_from).parts
+    return parts[1] if len(parts) >= 2 and parts[0] == "runs" else Path(init_from).name
+
+
+def discover(only: list[str] | None) -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    for path in sorted(CONFIGS.glob("*.json")):
+        if path.stem in NOT_VARIANTS:
+            continue
+        cfg = json.loads(path.read_text())
+        name = cfg["variant"]
+        needs = [_run_name(cfg["init_from"])] if cfg.get("init_from") else []
+        jobs[name] = Job(name, path, ROOT / "runs" / name, needs, name.startswith("pretrain"))
+    if only:
+        unknown = sorted(set(only) - set(jobs))
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; configs exist for {sorted(jobs)}")
+        keep = set(only)
+        for n in only:
+            keep.update(jobs[n].needs)
+        jobs = {n: j for n, j in jobs.items() if n in keep}
+    for job in jobs.values():
+        for dep in job.needs:
+            if dep not in jobs and not (ROOT / "runs" / dep / "final").exists():
+                raise SystemExit(f"{job.name} starts from runs/{dep}/final, which neither exists "
+                                 f"nor has a config here")
+    return jobs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", type=int, default=1, help="training processes at once (default 1)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads per process (OMP_NUM_THREADS; default: cores / jobs)")
+    ap.add_argument("--export", default="assets/weights",
+                    help="where fine-tuned variants are exported (default assets/weights)")
+    ap.add_argument("--only", nargs="+", default=None, help="train only these variants")
+    ap.add_argument("extra", nargs="*", help="arguments passed on to train_vfhgan.py (after --)")
+    args = ap.parse_args()
+
+    jobs = discover(args.only)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               OMP_WAIT_POLICY="PASSIVE")
+    done = {n for n, j in jobs.items() if (j.run_dir / "final").exists()}
+    for n in sorted(done):
+        print(f"skip {n}: runs/{n}/final exists", flush=True)
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    failed: list[str] = []
+    while True:
+        for n, (proc, t0) in list(running.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del running[n]
+            took = (time.time() - t0) / 60
+            if rc == 0:
+                done.add(n)
+                print(f"done {n} in {took:.1f} min", flush=True)
+            else:
+                failed.append(n)
+                print(f"FAILED {n} (exit {rc}) after {took:.1f} min: see runs/{n}.log", flush=True)
+        blocked = {n for n, j in jobs.items() if any(d in failed for d in j.needs)}
+        ready = [j for n, j in jobs.items()
+                 if n not in done and n not in running and n not in failed and n not in blocked
+                 and all(d in done or d not in jobs for d in j.needs)]
+        # pretrains first: they unblock the most work
+        ready.sort(key=lambda j: (not j.is_pretrain, j.name))
+        while ready and len(running) < args.jobs:
+            job = ready.pop(0)
+            cmd = [sys.executable, str(ROOT / "train" / "train_vfhgan.py"), "--config", str(job.config)]
+            if not job.is_pretrain:
+                cmd += ["--export", args.export]
+            cmd += args.extra
+            log = open(ROOT / "runs" / f"{job.name}.log", "w")
+            print(f"start {job.name} ({threads} thread(s))", flush=True)
+            running[job.name] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT), time.time())
+        if not running:
+            break
+        time.sleep(5)
+    left = sorted(set(jobs) - done)
+    if left:
+        print(f"not trained: {left}", flush=True)
+        return 1
+    print("all variants trained", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
