@@ -195,6 +195,11 @@ def write_model_card(
     ]
     if data.val_speakers:
         data_rows.append(("held-out speakers", _fmt(list(data.val_speakers))))
+    if data.holdout_sentences is not None:
+        rule = data.holdout_sentences
+        held = (f"the {len(rule.heldout)} listed sentences" if rule.heldout else
+                f"{rule.heldout_fraction:.0%} of sentences by sha256 rule (salt {rule.salt!r})")
+        data_rows.append(("sentences left out of training", f"{held}: the lip reader's evaluation sentences"))
     for key, label in (("train_speakers", "training speakers (groups)"), ("val_speakers", "validation speakers (groups)")):
         if key in extra:
             data_rows.append((label, _fmt(list(extra[key]))))
