@@ -1,8 +1,8 @@
 """Command line: ``python -m vfhgan_core <command>`` (also installed as ``vfhgan``).
 
 Commands: ``probe`` (what the pipeline sees in a video), ``prepare`` (videos
-to training shards), ``enhance`` (restore a video), ``bench`` (network cost
-on this machine).
+to training shards), ``enhance`` (restore a video), ``evaluate`` (score bicubic
+and the variants on real clips), ``bench`` (network cost on this machine).
 Input problems print one clear line and exit with status 2.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -115,6 +116,58 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
+    from vfhgan_core.hub import BUNDLED_WEIGHTS
+    from vfhgan_core.pipeline import PipelineConfig
+    from vfhgan_core.results_tables import markdown_report
+
+    lip_reader = args.lip_reader
+    if lip_reader is None and (BUNDLED_WEIGHTS / "lipreader" / "config.json").is_file():
+        lip_reader = str(BUNDLED_WEIGHTS / "lipreader")
+    try:
+        config = EvaluationConfig(
+            variants=tuple(args.variants),
+            weights=args.weights,
+            lip_reader=None if args.no_lip_reader else lip_reader,
+            sentences=args.sentences,
+            max_clips=args.max_clips,
+        )
+    except ValueError as exc:  # e.g. --max-clips 0: one clear line, not a traceback
+        raise EvaluationError(str(exc)) from None
+    pipeline = PipelineConfig(detector=_detector_config(args))
+
+    def prepare(source: Path, out: Path) -> None:
+        summary = prepare_dataset([source], out, pipeline, workers=args.workers, progress=not args.quiet)
+        if summary.skipped:
+            print(f"{source}: {len(summary.skipped)} clip(s) skipped while preparing "
+                  f"({', '.join(sorted({r.reason for r in summary.skipped}))}); see {out / 'manifest.json'}",
+                  file=sys.stderr)
+
+    report = evaluate(args.data, config, cache_dir=args.cache, prepare=prepare,
+                      progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
+    report["command"] = "python -m vfhgan_core " + " ".join(shlex.quote(a) for a in args.argv)
+    text = markdown_report(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    if not args.json and not args.markdown:
+        print(text)
+    else:
+        means = report["methods"]
+        for name in ("bicubic", *report["variants"]):
+            m = means[name]
+            print(f"{name:24s} PSNR-Y {m['psnr_y']:.2f} dB  SSIM-Y {m['ssim_y']:.4f}  ERQA {m['erqa']:.3f}"
+                  + (f"  words {m['word_acc']:.1%}" if "word_acc" in m else ""))
+        print(f"{len(report['clips'])} clips in {report['seconds']:.0f} s; wrote "
+              + " and ".join(p for p in (args.json, args.markdown) if p))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from vfhgan_core import bench
 
@@ -160,6 +213,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detector_arguments(p)
     p.set_defaults(func=_cmd_enhance)
 
+    p = sub.add_parser("evaluate", help="score bicubic and the trained variants on real clips (the paper's tables)")
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="folders of videos (GRID .align files beside or in align/; prepared once into --cache) "
+                        "or prepared folders / shards")
+    p.add_argument("--variants", nargs="+", default=["all"], metavar="NAME",
+                   help="variants to score (default: all variants in --weights)")
+    p.add_argument("--weights", metavar="SRC", help="weights folder or Hub repo id (default: the bundled assets/weights)")
+    p.add_argument("--json", metavar="PATH", help="write the full report (means, per dataset, per clip) as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="write the tables (paper's Tables 1-3 layout) as markdown")
+    p.add_argument("--sentences", choices=("all", "heldout"), default="all",
+                   help="heldout: of the clips with word alignments keep only the held-out GRID sentences "
+                        "(neither the lip reader nor the shipped generators trained on them)")
+    p.add_argument("--lip-reader", metavar="DIR", help="lip reader for word accuracy (default: the bundled one)")
+    p.add_argument("--no-lip-reader", action="store_true", help="skip the lip-reading word accuracy")
+    p.add_argument("--max-clips", type=int, metavar="N", help="at most N clips per DATA (first by clip id)")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
+                   help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
+    p.add_argument("--workers", type=int, default=2, help="processes preparing raw videos (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_detector_arguments(p)
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("bench", help="params, GFLOPs/frame and CPU frames/s of the networks")
     try:
         from vfhgan_core import bench
@@ -174,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

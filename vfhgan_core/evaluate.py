@@ -1,0 +1,379 @@
+"""Evaluation runs: bicubic and every generator variant scored on real clips (``evaluate``).
+
+Data sources are prepared folders (the output of ``prepare``: shards with the 128×128
+face crops, mel windows, mouth boxes and, for GRID, word alignments) or folders / files of
+raw videos, which are prepared once into a cache folder with the same pipeline and reused.
+
+For every clip, the 128×128 crops are the ground truth; they are degraded to 32×32 as in
+training (:func:`vfhgan_core.faces.crops.degrade`) and restored by bicubic ×4 and by each
+variant. Every method is scored against the ground truth:
+
+* ``psnr_y``, ``ssim_y``, ``erqa`` (v1.0), ``mouth_psnr_y``: per frame, averaged over the
+  clip (:mod:`vfhgan_core.evaluation`);
+* ``flicker``: temporal flicker of the clip (lower is better);
+* ``hf_error_db``: mean over frames and over the rings of the radial power spectrum above
+  the LR Nyquist frequency (0.125 cycles/pixel of the 128×128 frame by default) of
+  ``|10·log10(P_SR / P_GT)|``: how far the restored fine detail is from the truth in
+  level (lower is better; bicubic is far below the truth there);
+* ``hf_energy_ratio``: power in that band of SR over GT (1 = as much detail as the truth,
+  below 1 = smoother, above 1 = invented detail);
+* ``word_acc`` (clips with a word alignment, when a lip reader is given): the share of
+  spoken words the lip reader recognises from the method's mouth regions; the ground
+  truth's own accuracy is reported as the method ``ground_truth``.
+
+Means: ``methods`` holds the mean over clips of each clip's figure (every clip counts
+the same), except ``word_acc`` which pools the words of all clips; ``datasets`` holds
+the same per data source.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from vfhgan_core.config import to_dict
+from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shard_meta
+from vfhgan_core.data.windows import DataSplitError, find_clip_shards
+from vfhgan_core.data.words import SentenceSplit, WordClipDataset, sentence_of
+from vfhgan_core.errors import VFHGANError
+from vfhgan_core.evaluation import ERQA_VERSION, score_frames
+from vfhgan_core.faces.crops import degrade
+from vfhgan_core.restore import bicubic_x4, run_generator
+from vfhgan_core.spectrum import luma, radial_frequency
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EvaluationConfig",
+    "EvaluationError",
+    "resolve_variants",
+    "dataset_clips",
+    "high_frequency_scores",
+    "word_accuracy",
+    "evaluate_clip",
+    "evaluate",
+    "summarise",
+]
+
+#: clip-level figures averaged over clips, in table order
+CLIP_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker", "hf_error_db", "hf_energy_ratio")
+GROUND_TRUTH = "ground_truth"
+VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+class EvaluationError(VFHGANError):
+    """The evaluation cannot run as asked (no clips, unknown variants, missing lip reader)."""
+
+    reason = "bad_evaluation_input"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """What an evaluation run scores and how.
+
+    Attributes:
+        variants: variant names, or ``("all",)`` for every variant found in ``weights``.
+        weights: weights folder or Hub repo id (``None``: the bundled ``assets/weights``).
+        lip_reader: folder of the trained lip reader (``None``: no word accuracy).
+        sentences: ``"all"``, or ``"heldout"``: of the clips with a word alignment keep only
+            those whose sentence ``sentence_split`` holds out (the GRID s1 sentences that
+            neither the lip reader nor the shipped generators trained on). Clips without an
+            alignment are always kept.
+        sentence_split: the sentence rule behind ``sentences="heldout"``.
+        degradation: HR → LR method (as in training).
+        scale: super-resolution factor.
+        high_band: ``(low, high)`` radial band in cycles/pixel of the HR frame for the
+            spectral figures (default: above the LR Nyquist, 0.5 / scale, up to 0.5).
+        max_clips: at most this many clips per data source (first by clip id); ``None`` = all.
+        batch_size: frames per generator call.
+    """
+
+    variants: tuple[str, ...] = ("all",)
+    weights: Optional[str] = None
+    lip_reader: Optional[str] = None
+    sentences: str = "all"
+    sentence_split: SentenceSplit = field(default_factory=SentenceSplit)
+    degradation: str = "bicubic_antialias"
+    scale: int = 4
+    high_band: tuple[float, float] = (0.125, 0.5)
+    max_clips: Optional[int] = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variants", tuple(self.variants))
+        object.__setattr__(self, "high_band", tuple(float(v) for v in self.high_band))
+        if self.sentences not in ("all", "heldout"):
+            raise ValueError(f"sentences must be 'all' or 'heldout', got {self.sentences!r}")
+        low, high = self.high_band
+        if not 0.0 <= low < high <= 0.5:
+            raise ValueError(f"high_band must satisfy 0 <= low < high <= 0.5 cycles/pixel, got {self.high_band}")
+        if self.max_clips is not None and self.max_clips < 1:
+            raise ValueError(f"max_clips must be >= 1 or None, got {self.max_clips}")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def resolve_variants(names: Sequence[str], weights: str | None) -> list[str]:
+    """The variant names to evaluate: ``["all"]`` expands to every variant in ``weights``."""
+    from vfhgan_core.hub import list_variants, parse_variant
+
+    if list(names) == ["all"]:
+        found = list_variants(weights)
+        if not found:
+            where = weights or "the bundled assets/weights"
+            raise EvaluationError(
+                f"no trained variant in {where}: train them (train/train_variants.py) or pass "
+                "--weights with a folder or Hub repo that holds them")
+        return found
+    for name in names:
+        try:
+            parse_variant(name)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from None
+    return list(dict.fromkeys(names))
+
+
+def _is_prepared(source: Path) -> bool:
+    if source.is_file():
+        return source.suffix in (".npz", ".json")
+    return (source / "manifest.json").is_file() or any(source.rglob("*.npz"))
+
+
+def _cache_folder(source: Path, cache_dir: Path) -> Path:
+    digest = hashlib.sha256(str(source.resolve()).encode("utf-8")).hexdigest()[:10]
+    return cache_dir / f"{source.stem or 'data'}-{digest}"
+
+
+def dataset_clips(
+    source: str | Path,
+    cache_dir: str | Path,
+    prepare: Callable[[Path, Path], None] | None = None,
+) -> dict[str, Path]:
+    """``{clip id: shard path}`` of one data source, preparing raw videos on first use.
+
+    Args:
+        source: a prepared folder / manifest / shard, or a folder or file of raw videos.
+        cache_dir: where raw sources are prepared (one sub-folder per source path; a
+            second run hands it to ``prepare`` again, which reuses every finished clip,
+            prepares only new or changed videos, resumes an interrupted run and refuses
+            other pipeline settings).
+        prepare: ``prepare(source, out_dir)`` that prepares raw videos (the CLI passes
+            :func:`vfhgan_core.data.prepare.prepare_dataset` with its detector).
+
+    Raises:
+        EvaluationError: the source does not exist, holds no video, or nothing could be prepared.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise EvaluationError(f"data source {source} does not exist: pass a folder of videos or the "
+                              "output folder of `vfhgan prepare`")
+    if not _is_prepared(source):
+        videos = [source] if source.is_file() else [p for p in source.rglob("*")
+                                                         if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+        if not videos:
+            raise EvaluationError(f"{source} holds neither prepared shards nor videos "
+                                  f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+        if prepare is None:
+            raise EvaluationError(f"{source} holds raw videos; prepare them first (`vfhgan prepare`)")
+        out = _cache_folder(source, Path(cache_dir))
+        log.info("preparing %s into %s (clips done earlier are reused)", source, out)
+        prepare(source, out)
+        source = out
+    try:
+        return find_clip_shards(source)
+    except DataSplitError as exc:
+        raise EvaluationError(f"no usable clip in {source}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def high_frequency_scores(sr: np.ndarray, gt: np.ndarray, band: tuple[float, float]) -> dict[str, float]:
+    """Spectral fidelity of ``sr`` to ``gt`` (uint8 (T, H, W, 3) each) in a radial band.
+
+    Returns ``hf_error_db`` (mean over frames and band rings of ``|10·log10(P_SR/P_GT)|``,
+    where ``P`` is the mean power of the luma DFT in each one-bin-wide ring) and
+    ``hf_energy_ratio`` (band power of SR over band power of GT, summed over the clip).
+    """
+    h, w = gt.shape[1:3]
+    r = radial_frequency((h, w))
+    n = min(h, w) // 2
+    ring = np.minimum((r / 0.5 * n).astype(int), n - 1)
+    centres = (np.arange(n) + 0.5) * (0.5 / n)
+    rings = np.flatnonzero((centres >= band[0]) & (centres <= band[1]))
+    inside = np.isin(ring, rings) & (r <= 0.5)
+    counts = np.bincount(ring[inside], minlength=n)[rings]
+
+    def ring_power(frames: np.ndarray) -> np.ndarray:
+        y = torch.from_numpy(np.stack([luma(f) for f in frames]))
+        power = (torch.fft.fft2(y).abs() ** 2).numpy()  # (T, H, W)
+        sums = np.stack([np.bincount(ring[inside], weights=p[inside], minlength=n)[rings] for p in power])
+        return sums / counts  # (T, rings)
+
+    p_sr, p_gt = ring_power(sr), ring_power(gt)
+    eps = 1e-12
+    error = np.abs(10.0 * np.log10((p_sr + eps) / (p_gt + eps)))
+    return {
+        "hf_error_db": float(error.mean()),
+        "hf_energy_ratio": float((p_sr * counts).sum() / max((p_gt * counts).sum(), eps)),
+    }
+
+
+@torch.inference_mode()
+def word_accuracy(shard: ClipShard, frames: np.ndarray, reader: torch.nn.Module) -> tuple[int, int]:
+    """``(correct, words)``: how many spoken words of ``shard`` the lip reader recognises
+    from ``frames`` (uint8 (T, 128, 128, 3), the clip restored by some method), with the
+    shard's mouth boxes and the evaluation centre crop of :class:`WordClipDataset`."""
+    restored = replace(shard, hr=frames)
+    data = WordClipDataset([restored], split="all")
+    if len(data) == 0:
+        return 0, 0
+    items = [data[i] for i in range(len(data))]
+    mouths = torch.stack([it["mouths"] for it in items])
+    lengths = torch.stack([it["length"] for it in items])
+    labels = torch.stack([it["label"] for it in items])
+    logits = reader(mouths, lengths)
+    return int((logits.argmax(1) == labels).sum()), len(items)
+
+
+def evaluate_clip(
+    shard: ClipShard,
+    generators: Mapping[str, torch.nn.Module],
+    config: EvaluationConfig,
+    reader: torch.nn.Module | None = None,
+) -> dict[str, Any]:
+    """Score bicubic and every generator on one prepared clip.
+
+    Returns ``{"name", "frames", "words", "methods": {method: {metric: value}}}``; with a
+    lip reader and a word alignment, each method also has ``word_correct`` / ``word_acc``
+    and the ground truth appears as method ``ground_truth`` (word figures only).
+    """
+    gt = shard.hr
+    lr = degrade(gt, scale=config.scale, method=config.degradation)
+    mel = torch.from_numpy(np.asarray(shard.mel_windows, dtype=np.float32))
+    outputs = {"bicubic": bicubic_x4(lr, config.scale)}
+    for name, gen in generators.items():
+        outputs[name] = run_generator(gen, lr, mel, config.batch_size)
+    has_words = reader is not None and bool([w for w in shard.words if w[0] not in ("sil", "sp")])
+    methods: dict[str, dict[str, float]] = {}
+    words = 0
+    for name, frames in outputs.items():
+        scores = score_frames(frames, gt, shard.mouth_boxes).means()
+        scores.update(high_frequency_scores(frames, gt, config.high_band))
+        if has_words:
+            correct, words = word_accuracy(shard, frames, reader)
+            scores.update(word_correct=correct, word_acc=correct / max(words, 1))
+        methods[name] = scores
+    if has_words:
+        correct, words = word_accuracy(shard, gt, reader)
+        methods[GROUND_TRUTH] = {"word_correct": correct, "word_acc": correct / max(words, 1)}
+    return {"name": shard.clip_id, "frames": shard.num_frames, "words": words, "methods": methods}
+
+
+def summarise(clips: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Means over clips (``word_acc`` pooled over words) of each method's figures."""
+    out: dict[str, dict[str, float]] = {}
+    names = list(dict.fromkeys(m for c in clips for m in c["methods"]))
+    for name in names:
+        rows = [c for c in clips if name in c["methods"]]
+        summary: dict[str, float] = {}
+        for metric in CLIP_METRICS:
+            values = [c["methods"][name][metric] for c in rows if metric in c["methods"][name]]
+            values = [v for v in values if np.isfinite(v)]
+            if values:
+                summary[metric] = float(np.mean(values))
+        worded = [c for c in rows if "word_correct" in c["methods"][name]]
+        if worded:
+            total = sum(c["words"] for c in worded)
+            correct = sum(c["methods"][name]["word_correct"] for c in worded)
+            summary.update(word_acc=correct / max(total, 1), words=total)
+        summary["clips"] = len(rows)
+        out[name] = summary
+    return out
+
+
+def evaluate(
+    sources: Sequence[str | Path],
+    config: EvaluationConfig = EvaluationConfig(),
+    cache_dir: str | Path = Path.home() / ".cache" / "vfhgan" / "prepared",
+    prepare: Callable[[Path, Path], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate bicubic and the variants on every clip of ``sources`` (see the module docstring).
+
+    Returns the report: ``{"config", "erqa_version", "variants", "methods", "datasets",
+    "clips", "seconds"}``; ``methods`` and each ``datasets[name]["methods"]`` map method →
+    mean figures, ``clips`` lists ``{"name", "dataset", "frames", "words", "methods"}``.
+    """
+    from vfhgan_core.hub import load_generator
+
+    t0 = time.perf_counter()
+    variants = resolve_variants(config.variants, config.weights)
+    generators = {v: load_generator(v, config.weights) for v in variants}
+    reader = None
+    if config.lip_reader is not None:
+        from vfhgan_core.models.lipreading import LipReader
+
+        folder = Path(config.lip_reader)
+        if not folder.is_dir():
+            raise EvaluationError(f"lip reader folder {config.lip_reader} does not exist (train it with "
+                                  "train/train_lipreader.py, or leave out --lip-reader)")
+        missing = [f for f in ("config.json", "model.safetensors") if not (folder / f).is_file()]
+        if missing:
+            raise EvaluationError(f"lip reader folder {config.lip_reader} lacks {' and '.join(missing)}: pass the "
+                                  "folder that train/train_lipreader.py saved, or leave out --lip-reader")
+        reader = LipReader.from_pretrained(config.lip_reader).eval()
+
+    clips: list[dict[str, Any]] = []
+    datasets: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        base = Path(source).name or str(source)
+        name, n = base, 2
+        while name in datasets:  # two sources with the same folder name stay apart
+            name, n = f"{base}-{n}", n + 1
+        shards = dataset_clips(source, cache_dir, prepare)
+        chosen: list[tuple[str, Path]] = []
+        for clip_id, path in sorted(shards.items()):
+            if config.max_clips is not None and len(chosen) >= config.max_clips:
+                break
+            if config.sentences == "heldout":
+                try:
+                    shard_words = read_shard_meta(path).get("words", [])
+                except ShardError as exc:
+                    raise EvaluationError(str(exc)) from None
+                if shard_words and not config.sentence_split.is_heldout(sentence_of(clip_id)):
+                    continue
+            chosen.append((clip_id, path))
+        if not chosen:
+            raise EvaluationError(f"no clip of {source} is left to evaluate (sentences={config.sentences!r})")
+        rows = []
+        for k, (clip_id, path) in enumerate(chosen):
+            try:
+                shard = load_shard(path)
+            except ShardError as exc:
+                raise EvaluationError(str(exc)) from None
+            row = evaluate_clip(shard, generators, config, reader)
+            row["dataset"] = name
+            rows.append(row)
+            if progress is not None:
+                progress(f"{name}: {k + 1}/{len(chosen)} {clip_id}")
+        datasets[name] = {"source": str(source), "clips": len(rows), "frames": sum(r["frames"] for r in rows),
+                          "methods": summarise(rows)}
+        clips.extend(rows)
+    return {
+        "config": to_dict(config),
+        "erqa_version": ERQA_VERSION,
+        "variants": variants,
+        "methods": summarise(clips),
+        "datasets": datasets,
+        "clips": clips,
+        "seconds": time.perf_counter() - t0,
+    }

@@ -1,0 +1,113 @@
+"""Markdown tables of an evaluation report, in the layout of the paper's Tables 1–3.
+
+* Table 1 (audio and attention): metrics × {w/o audio, audio w/o attention, audio and
+  attention}, i.e. ``noaudio-ffl-lip``, ``audio-ffl-lip-noattn``, ``audio-ffl-lip``.
+* Table 2 (losses): metrics × {a. perceptual + adversarial, b. + frequency, c. + lip,
+  d. + both}, i.e. ``audio-noffl-nolip``, ``audio-ffl-nolip``, ``audio-noffl-lip``,
+  ``audio-ffl-lip`` (and the same without audio when those variants were evaluated).
+* Table 3 (comparison): methods × datasets × {PSNR, SSIM, ERQA}: bicubic and ours.
+
+Each of Tables 1 and 2 is given per dataset; then every method and every clip.
+A variant the report lacks shows as "—".
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["METRIC_LABELS", "markdown_report"]
+
+#: metric → (label, format)
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "psnr_y": ("PSNR-Y (dB) ↑", "{:.2f}"),
+    "ssim_y": ("SSIM-Y ↑", "{:.4f}"),
+    "erqa": ("ERQA ↑", "{:.3f}"),
+    "mouth_psnr_y": ("mouth PSNR-Y (dB) ↑", "{:.2f}"),
+    "flicker": ("temporal flicker ↓", "{:.3f}"),
+    "hf_error_db": ("HF spectrum error (dB) ↓", "{:.2f}"),
+    "hf_energy_ratio": ("HF energy SR/GT (1 = GT)", "{:.3f}"),
+    "word_acc": ("lip-reading word accuracy ↑", "{:.1%}"),
+}
+FULL = "audio-ffl-lip"
+TABLE1 = (("w/o audio", "noaudio-ffl-lip"), ("audio", "audio-ffl-lip-noattn"), ("audio and attention", FULL))
+TABLE2 = (("a. perc. + adv.", "noffl-nolip"), ("b. + frequency", "ffl-nolip"),
+          ("c. + lip-reading", "noffl-lip"), ("d. + frequency + lip-reading", "ffl-lip"))
+
+
+def _fmt(metric: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    return METRIC_LABELS.get(metric, (metric, "{:.4g}"))[1].format(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _metric_rows(methods: Mapping[str, Mapping[str, float]], columns: Sequence[str],
+                 metrics: Sequence[str]) -> list[list[str]]:
+    rows = []
+    for metric in metrics:
+        if not any(metric in methods.get(c, {}) for c in columns):
+            continue
+        rows.append([METRIC_LABELS[metric][0]] + [_fmt(metric, methods.get(c, {}).get(metric)) for c in columns])
+    return rows
+
+
+def _present_metrics(report: Mapping[str, Any]) -> list[str]:
+    seen = {k for m in report["methods"].values() for k in m}
+    return [m for m in METRIC_LABELS if m in seen]
+
+
+def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation") -> str:
+    """The report of :func:`vfhgan_core.evaluate.evaluate` as markdown."""
+    metrics = _present_metrics(report)
+    out = [f"# {title}", ""]
+    cfg = report.get("config", {})
+    out.append(f"ERQA v{report.get('erqa_version')}; degradation {cfg.get('degradation')} ×{cfg.get('scale')}; "
+               f"high-frequency band {tuple(cfg.get('high_band', ()))} cycles/pixel of the 128×128 frame; "
+               f"sentences: {cfg.get('sentences')}. Means over clips; word accuracy pooled over words.")
+    out.append("")
+    datasets = report["datasets"]
+
+    out += ["## Table 3: comparison with bicubic", ""]
+    header = ["Method"] + [f"{d} {m}" for d in datasets for m in ("PSNR", "SSIM", "ERQA")]
+    rows = []
+    for method in ("bicubic", *report["variants"]):
+        row = [method]
+        for d in datasets.values():
+            values = d["methods"].get(method, {})
+            row += [_fmt(m, values.get(m)) for m in ("psnr_y", "ssim_y", "erqa")]
+        rows.append(row)
+    out += [_table(header, rows), ""]
+
+    for name, d in datasets.items():
+        methods = d["methods"]
+        out += [f"## {name} ({d['clips']} clips, {d['frames']} frames)", ""]
+        out += ["### Table 1: audio and attention", ""]
+        cols = [v for _, v in TABLE1]
+        out += [_table(["Metric"] + [f"{label} (`{v}`)" for label, v in TABLE1],
+                       _metric_rows(methods, cols, metrics)), ""]
+        for audio in ("audio", "noaudio"):
+            cols = [f"{audio}-{suffix}" for _, suffix in TABLE2]
+            if not any(c in methods for c in cols):
+                continue
+            out += [f"### Table 2: losses ({'with' if audio == 'audio' else 'without'} audio)", ""]
+            out += [_table(["Metric"] + [f"{label} (`{c}`)" for (label, _), c in zip(TABLE2, cols)],
+                           _metric_rows(methods, cols, metrics)), ""]
+        out += ["### Every method", ""]
+        order = [m for m in ("bicubic", *report["variants"], "ground_truth") if m in methods]
+        rows = [[m] + [_fmt(k, methods[m].get(k)) for k in metrics] for m in order]
+        out += [_table(["Method"] + [METRIC_LABELS[k][0] for k in metrics], rows), ""]
+
+    out += ["## Every clip (PSNR-Y dB / ERQA)", ""]
+    methods = ("bicubic", *report["variants"])
+    rows = []
+    for clip in report["clips"]:
+        rows.append([clip["dataset"], clip["name"], str(clip["frames"])] + [
+            f"{_fmt('psnr_y', clip['methods'][m].get('psnr_y'))} / {_fmt('erqa', clip['methods'][m].get('erqa'))}"
+            if m in clip["methods"] else "—" for m in methods])
+    out += [_table(["Dataset", "Clip", "Frames", *methods], rows), ""]
+    return "\n".join(out)
