@@ -109,7 +109,8 @@ def main() -> int:
         ready.sort(key=lambda j: (not j.is_pretrain, j.name))
         while ready and len(running) < args.jobs:
             job = ready.pop(0)
-            cmd = [sys.executable, str(ROOT / "train" / "train_vfhgan.py"), "--config", str(job.config)]
+            # paths relative to the repository root: the command is written into the model card
+            cmd = [sys.executable, "train/train_vfhgan.py", "--config", str(job.config.relative_to(ROOT))]
             if not job.is_pretrain:
                 cmd += ["--export", args.export]
             cmd += args.extra
