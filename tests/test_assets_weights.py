@@ -1,0 +1,49 @@
+"""The weights shipped in assets/weights: every variant the app toggles is there, complete,
+small, described by its model card, and restores a real clip of an unseen speaker better
+than bicubic."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vfhgan_core.evaluation import score_frames
+from vfhgan_core.faces.crops import degrade
+from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
+from vfhgan_core.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant, variant_name
+from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
+from vfhgan_core.restore import bicubic_x4, run_generator
+
+#: the 2 x 2 x 2 switches of the app, plus the attention ablation
+SHIPPED = sorted({variant_name(a, f, l) for a in (True, False) for f in (True, False) for l in (True, False)}
+                 | {variant_name(True, True, True, attention=False)})
+
+
+def test_every_variant_is_shipped_complete_and_small() -> None:
+    assert list_variants() == SHIPPED
+    for name in SHIPPED:
+        folder = BUNDLED_WEIGHTS / name
+        files = {p.name for p in folder.iterdir()}
+        assert {"config.json", "model.safetensors", "README.md", "experiment.json", "metrics.json"} <= files, name
+        assert sum(p.stat().st_size for p in folder.iterdir()) < 5_000_000, name
+        experiment = json.loads((folder / "experiment.json").read_text())
+        assert experiment["variant"] == name
+        config = json.loads((folder / "config.json").read_text())
+        switches = parse_variant(name)
+        assert config["use_audio"] == switches["audio"] and config["use_attention"] == switches["attention"]
+        card = (folder / "README.md").read_text()
+        assert name in card and "CC BY 4.0" in card  # the GRID licence travels with the weights
+
+
+@pytest.mark.slow
+def test_shipped_variants_beat_bicubic_on_an_unseen_speaker(data_dir: Path, detector_model: Path) -> None:
+    detector = load_face_detector(DetectorConfig(model_path=str(detector_model), det_size=320))
+    clip = extract_face_clip(str(data_dir / "grid_speakers" / "lbax4n.mpg"), detector, PipelineConfig())
+    lr = degrade(clip.hr, scale=4, method="bicubic_antialias")
+    bicubic = score_frames(bicubic_x4(lr), clip.hr).means()
+    for name in SHIPPED:
+        sr = run_generator(load_generator(name), lr, clip.mel_windows)
+        scores = score_frames(sr, clip.hr).means()
+        assert scores["psnr_y"] > bicubic["psnr_y"] + 0.5, (name, scores, bicubic)
+        assert scores["erqa"] > bicubic["erqa"], (name, scores, bicubic)
