@@ -48,7 +48,7 @@ from huggingface_hub.utils import validate_repo_id
 from vfhgan_core import hub
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment
-from vfhgan_core.model_card import dataset_licences
+from vfhgan_core.model_card import dataset_licences, save_model_card
 
 log = logging.getLogger("push_to_hub")
 
@@ -92,7 +92,8 @@ class VariantFolder:
         metrics: ``metrics.json`` (validation metrics; empty when absent).
         training: ``training.json`` (facts of the run: ``steps``, ``num_parameters``, ...; empty when absent).
         experiment: ``experiment.json`` (``None`` when absent).
-        licences: data-licence lines of the variant's card (``"- name: licence (note)"``).
+        licences: data-licence lines of the variant's training data (``"- name: licence (note)"``,
+            from ``experiment.json``; empty without it).
         card_data: the front matter of the variant's card (``license``, ``datasets``, ...).
     """
 
@@ -188,18 +189,6 @@ def _read_json(path: Path, what: str) -> Any:
                                   "train/export_weights.py") from exc
 
 
-def _card_licences(text: str) -> list[str]:
-    """The bullet lines of the ``## Data licences`` section of a card written by ``write_model_card``."""
-    lines, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("## "):
-            inside = line.strip().lower() == "## data licences"
-            continue
-        if inside and line.startswith("- "):
-            lines.append(line.strip())
-    return lines
-
-
 def _missing_files(folder: Path, required: Iterable[str]) -> list[str]:
     return [name for name in required if not (folder / name).is_file()]
 
@@ -274,9 +263,8 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
         card = ModelCard.load(card_path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidWeightsError(f"{card_path}: not a readable model card ({exc}); export the folder again") from exc
-    licences = _card_licences(card.text)
-    if not licences and experiment is not None:
-        licences = [f"- {n}: {lic} ({note})" for n, lic, note in dataset_licences(experiment)]
+    # the card's licence section is written from the experiment: read the source, not the markdown
+    licences = [f"- {n}: {lic} ({note})" for n, lic, note in dataset_licences(experiment)] if experiment else []
     training.setdefault("num_parameters", generator.num_parameters())
     return VariantFolder(name=name, path=folder, metrics=metrics, training=training, experiment=experiment,
                          licences=licences, card_data=card.data.to_dict())
@@ -440,10 +428,7 @@ def write_repo_card(
     parts += ["", "The code is Apache-2.0. The paper's authors released no weights; these were trained from scratch "
               "by the VFH-GAN project."]
 
-    card = ModelCard("---\n" + card_data.to_yaml() + "\n---\n\n" + "\n".join(parts) + "\n")
-    path = staging / "README.md"
-    card.save(path)
-    return path
+    return save_model_card(staging, card_data, parts)
 
 
 def _copy_files(src: Path, dest: Path, names: Iterable[str]) -> None:

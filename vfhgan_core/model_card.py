@@ -29,7 +29,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from vfhgan_core.experiment import ExperimentConfig, save_experiment
 from vfhgan_core.losses.perceptual import resolve_perceptual
 
-__all__ = ["DATASET_LICENCES", "dataset_licences", "write_model_card", "write_weights_folder"]
+__all__ = ["DATASET_LICENCES", "dataset_licences", "save_model_card", "write_model_card", "write_weights_folder"]
 
 #: datasets recognised in data sources and clip ids: key → (name, licence, note)
 DATASET_LICENCES: dict[str, tuple[str, str, str]] = {
@@ -262,8 +262,13 @@ def write_model_card(
     parts += ["", "The code is Apache-2.0. The paper's authors released no weights; these were trained "
               "from scratch by this project."]
 
+    return save_model_card(folder, card_data, parts)
+
+
+def save_model_card(folder: str | Path, card_data: ModelCardData, parts: list[str]) -> Path:
+    """Write ``folder/README.md``: the YAML front matter of ``card_data``, then the markdown lines ``parts``."""
     card = ModelCard("---\n" + card_data.to_yaml() + "\n---\n\n" + "\n".join(parts) + "\n")
-    path = folder / "README.md"
+    path = Path(folder) / "README.md"
     card.save(path)
     return path
 
