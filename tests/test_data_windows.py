@@ -16,7 +16,9 @@ from vfhgan_core.data.windows import (
     DataSplitError,
     FrameWindowDataset,
     find_clip_shards,
+    color_transform,
     load_window_clips,
+    speaker_balanced_weights,
     speaker_of,
     split_clips,
 )
@@ -106,6 +108,50 @@ def test_mirrored_samples_mirror_frames_and_mouth_boxes(shard) -> None:
     box_a, box_b = a["mouth_boxes"], b["mouth_boxes"]
     assert torch.allclose(box_b[:, 0], 128 - box_a[:, 2]) and torch.allclose(box_b[:, 2], 128 - box_a[:, 0])
     assert torch.equal(box_b[:, [1, 3]], box_a[:, [1, 3]])
+
+
+def test_colour_jitter_recolours_lr_and_hr_alike(shard) -> None:
+    plain = FrameWindowDataset([shard], seq_len=2, train=True, seed=5)
+    jittered = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, color_jitter=1.0)
+    changes = []
+    for i in range(6):
+        assert jittered.sample_position(i) == plain.sample_position(i)      # same frames, only recoloured
+        a, b = plain[i], jittered[i]
+        changes.append(float((b["hr"] - a["hr"]).abs().mean()))
+        # LR made from the recoloured HR equals the recoloured LR, up to 8-bit rounding and clipping
+        lr_from_hr = degrade(b["hr"], 4).clamp(0, 1)
+        centre = b["lr"][:, b["lr"].shape[1] // 2]
+        assert float((lr_from_hr - centre).abs().mean()) < 0.006
+    assert max(changes) > 0.03                                                # the colours did change
+    # strength 0 is the identity map
+    a0, b0 = color_transform(np.random.default_rng(0), 0.0)
+    assert np.allclose(a0, np.eye(3)) and np.allclose(b0, 0.0)
+    with pytest.raises(ValueError, match="color_jitter"):
+        FrameWindowDataset([shard], color_jitter=1.5)
+
+
+def test_speaker_balanced_weights_temper_a_dominant_speaker(prepared) -> None:
+    ids, frames = ["big/1", "big/2", "small/1"], [300, 100, 100]
+    assert np.allclose(speaker_balanced_weights(ids, frames, power=1.0), [0.6, 0.2, 0.2])      # frame-uniform
+    assert np.allclose(speaker_balanced_weights(ids, frames, power=0.0), [0.375, 0.125, 0.5])  # speaker-uniform
+    half = speaker_balanced_weights(ids, frames, power=0.5)                # shares 20 : 10 for 400 : 100 frames
+    assert np.isclose(half[:2].sum(), 2 / 3) and np.isclose(half[0] / half[1], 3.0)
+    # rules name speakers: here the two "big" clips are two people
+    split = speaker_balanced_weights(ids, frames, [("big/1", "p1"), ("big/2", "p2")], power=0.0)
+    assert np.allclose(split, [1 / 3] * 3)
+    with pytest.raises(ValueError, match="power"):
+        speaker_balanced_weights(ids, frames, power=2.0)
+
+    # the dataset draws clips with the given weights
+    clips = load_window_clips([*find_clip_shards(prepared["s1"]).values(),
+                               *find_clip_shards(prepared["other"]).values()], 4, "bicubic_antialias")
+    uniform = FrameWindowDataset(clips, train=True, seed=1)
+    skewed = FrameWindowDataset(clips, train=True, seed=1, clip_weights=[0.9, 0.1])
+    draws = np.array([skewed.sample_position(i)[0] for i in range(2000)])
+    assert 0.86 < (draws == 0).mean() < 0.94
+    assert 0.3 < np.mean([uniform.sample_position(i)[0] == 0 for i in range(2000)]) < 0.7
+    with pytest.raises(ValueError, match="clip_weights"):
+        FrameWindowDataset(clips, train=True, clip_weights=[1.0])
 
 
 def test_clips_shorter_than_a_sample_are_refused(shard) -> None:

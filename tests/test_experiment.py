@@ -67,6 +67,9 @@ def test_inconsistent_sections_are_reported_together() -> None:
         DataConfig(val=())
     with pytest.raises(ValueError, match="mixed_precision"):
         OptimConfig(mixed_precision="fp8")
+    with pytest.raises(ValueError) as info:
+        DataConfig(color_jitter=-0.1, speaker_sampling_power=1.5)
+    assert "color_jitter" in str(info.value) and "speaker_sampling_power" in str(info.value)
 
 
 def test_unknown_keys_in_a_config_file_are_named(tmp_path: Path) -> None:

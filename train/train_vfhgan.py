@@ -67,7 +67,7 @@ from torch.utils.data import DataLoader
 from vfhgan_core import metrics as M
 from vfhgan_core.config import to_dict
 from vfhgan_core.data.words import sentence_of
-from vfhgan_core.data.windows import FrameWindowDataset, load_window_clips, split_clips
+from vfhgan_core.data.windows import FrameWindowDataset, load_window_clips, speaker_balanced_weights, split_clips
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
@@ -372,8 +372,14 @@ def train(args: argparse.Namespace) -> int:
     val_clips = load_window_clips(split.val.values(), d.scale, d.degradation)
     global_batch = exp.optim.batch_size * accelerator.num_processes
     total_samples = exp.optim.max_steps * exp.optim.grad_accum * global_batch
+    clip_weights = None
+    if d.speaker_sampling_power != 1.0:
+        clip_weights = speaker_balanced_weights([c.clip_id for c in train_clips],
+                                                [max(c.num_frames - d.seq_len + 1, 1) for c in train_clips],
+                                                d.speaker_rules, d.speaker_sampling_power)
     train_ds = FrameWindowDataset(train_clips, d.num_frames, d.seq_len, train=True, seed=exp.optim.seed,
-                                  hflip_prob=d.hflip_prob, length=total_samples)
+                                  hflip_prob=d.hflip_prob, length=total_samples, clip_weights=clip_weights,
+                                  color_jitter=d.color_jitter)
     val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False,
                                 samples_per_clip=d.val_samples_per_clip)
     if main_proc:
@@ -452,6 +458,8 @@ def train(args: argparse.Namespace) -> int:
         "val_clips": len(val_ds.clips), "val_frames": len(val_ds) * d.val_seq_len,
         "train_speakers": list(split.train_speakers), "val_speakers": list(split.val_speakers),
         "clip_ids": sorted(split.train)[:50] + sorted(split.val)[:50],
+        # every training clip, so `vfhgan evaluate` can keep them out of the scores
+        "train_clip_ids": sorted(c.clip_id for c in train_ds.clips),
         "num_processes": accelerator.num_processes, "mixed_precision": mixed,
         "device": _device_name(accelerator.device),
     }

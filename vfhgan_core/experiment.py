@@ -85,6 +85,12 @@ class DataConfig:
         scale: super-resolution factor (HR side / LR side).
         degradation: HR → LR method (:data:`vfhgan_core.faces.crops.DEGRADATIONS`).
         hflip_prob: probability of mirroring a training sample (frames and mouth boxes).
+        color_jitter: strength (0–1) of a random colour change (white balance, brightness,
+            contrast, saturation) applied alike to a training sample's LR and HR frames.
+        speaker_sampling_power: a training speaker's share of the samples is ∝ its
+            frames to this power: 1 = every frame alike (the largest speaker dominates),
+            0 = every speaker alike, 0.5 = a middle way for one large and many small speakers
+            (:func:`vfhgan_core.data.windows.speaker_balanced_weights`).
         val_seq_len: consecutive frames per validation sample (≥ 2: temporal flicker).
         val_samples_per_clip: validation samples per clip, evenly spaced in the clip.
         max_train_clips: use only the first N training clips (by id); ``None`` = all.
@@ -104,6 +110,8 @@ class DataConfig:
     scale: int = 4
     degradation: str = "bicubic_antialias"
     hflip_prob: float = 0.5
+    color_jitter: float = 0.0
+    speaker_sampling_power: float = 1.0
     val_seq_len: int = 5
     val_samples_per_clip: int = 4
     max_train_clips: Optional[int] = None
@@ -139,6 +147,10 @@ class DataConfig:
             problems.append(f"data.scale must be >= 1, got {self.scale}")
         if not 0.0 <= self.hflip_prob <= 1.0:
             problems.append(f"data.hflip_prob must be in [0, 1], got {self.hflip_prob}")
+        if not 0.0 <= self.color_jitter <= 1.0:
+            problems.append(f"data.color_jitter must be in [0, 1], got {self.color_jitter}")
+        if not 0.0 <= self.speaker_sampling_power <= 1.0:
+            problems.append(f"data.speaker_sampling_power must be in [0, 1], got {self.speaker_sampling_power}")
         if self.max_train_clips is not None and self.max_train_clips < 1:
             problems.append(f"data.max_train_clips must be >= 1 or null, got {self.max_train_clips}")
         if self.num_workers < 0:

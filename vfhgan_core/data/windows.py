@@ -38,6 +38,7 @@ __all__ = [
     "FrameWindowDataset",
     "find_clip_shards",
     "speaker_of",
+    "speaker_balanced_weights",
     "split_clips",
     "load_window_clips",
 ]
@@ -97,6 +98,56 @@ def speaker_of(clip_id: str, rules: Sequence[tuple[str, str]] = ()) -> str:
         if clip_id.startswith(prefix):
             return speaker
     return clip_id.rsplit("/", 1)[0] if "/" in clip_id else clip_id
+
+
+def speaker_balanced_weights(
+    clip_ids: Sequence[str], clip_frames: Sequence[int], speaker_rules: Sequence[tuple[str, str]] = (),
+    power: float = 1.0,
+) -> np.ndarray:
+    """Sampling probability of each clip when speaker ``s`` gets a share ∝ ``frames(s) ** power``.
+
+    ``power = 1`` draws every frame alike (a speaker with 60 000 frames dominates one with
+    200); ``power = 0`` gives every speaker the same share; values between temper the
+    imbalance, as temperature sampling does for unbalanced languages in multilingual
+    training. Within a speaker, clips are drawn in proportion to their frames.
+    """
+    if len(clip_ids) != len(clip_frames) or not clip_ids:
+        raise ValueError(f"need one frame count per clip, got {len(clip_ids)} ids and {len(clip_frames)} counts")
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"the speaker sampling power must be in [0, 1], got {power}")
+    frames = np.asarray(clip_frames, dtype=np.float64)
+    if (frames <= 0).any():
+        raise ValueError("every clip needs at least one sample position")
+    speakers = [speaker_of(c, speaker_rules) for c in clip_ids]
+    per_speaker: dict[str, float] = {}
+    for spk, n in zip(speakers, frames):
+        per_speaker[spk] = per_speaker.get(spk, 0.0) + float(n)
+    share = {spk: n ** power for spk, n in per_speaker.items()}
+    total = sum(share.values())
+    weights = np.array([share[spk] / total * n / per_speaker[spk] for spk, n in zip(speakers, frames)])
+    return weights / weights.sum()
+
+
+def color_transform(rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """A random affine colour change ``x ↦ x @ A.T + b`` (RGB in [0, 1]) of the given strength.
+
+    Per-channel gains (white balance), brightness, contrast about mid-grey and saturation
+    about the pixel's luma, each drawn log-uniformly in ``±strength`` times a fixed range.
+    The map is the same for every pixel, so applying it to HR frames and to the LR frames
+    made from them by a linear resize (bicubic, area) equals resizing the recoloured HR
+    frames, up to clipping and 8-bit rounding: the LR/HR pair stays consistent.
+    """
+    def log_uniform(limit: float, size=None):
+        return np.exp(rng.uniform(-limit * strength, limit * strength, size))
+
+    luma = np.array([0.299, 0.587, 0.114])
+    gains = np.diag(log_uniform(0.12, 3))
+    sat = log_uniform(0.5)
+    saturation = sat * np.eye(3) + (1.0 - sat) * np.outer(np.ones(3), luma)
+    contrast, brightness = log_uniform(0.3), log_uniform(0.3)
+    a = brightness * contrast * saturation @ gains
+    b = brightness * (1.0 - contrast) * 0.5 * np.ones(3)
+    return a.astype(np.float32), b.astype(np.float32)
 
 
 @dataclass
@@ -283,6 +334,10 @@ class FrameWindowDataset(Dataset):
         hflip_prob: probability of mirroring a training sample.
         samples_per_clip: samples per clip in validation mode.
         length: the nominal length in training mode (what ``len()`` reports).
+        clip_weights: probability of drawing each clip in training mode (e.g.
+            :func:`speaker_balanced_weights`); ``None``: in proportion to its start positions.
+        color_jitter: strength of a random colour change applied alike to a training
+            sample's LR and HR frames (:func:`color_transform`; 0 = off, 1 = full range).
 
     Each item is a dict of tensors:
 
@@ -305,6 +360,8 @@ class FrameWindowDataset(Dataset):
         hflip_prob: float = 0.0,
         samples_per_clip: int = 4,
         length: int = 1_000_000,
+        clip_weights: Sequence[float] | None = None,
+        color_jitter: float = 0.0,
     ) -> None:
         if num_frames < 1 or num_frames % 2 == 0:
             raise ValueError(f"num_frames must be odd and >= 1, got {num_frames}")
@@ -312,6 +369,8 @@ class FrameWindowDataset(Dataset):
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
         if not 0.0 <= hflip_prob <= 1.0:
             raise ValueError(f"hflip_prob must be in [0, 1], got {hflip_prob}")
+        if not 0.0 <= color_jitter <= 1.0:
+            raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}")
         if samples_per_clip < 1 or length < 1:
             raise ValueError("samples_per_clip and length must be >= 1")
         items = list(shards)
@@ -330,9 +389,17 @@ class FrameWindowDataset(Dataset):
         self.hflip_prob = float(hflip_prob)
         self.samples_per_clip = samples_per_clip
         self.length = int(length)
+        self.color_jitter = float(color_jitter)
         # training: a clip is drawn with probability proportional to its number of start positions
         starts = np.array([c.num_frames - seq_len + 1 for c in self.clips], dtype=np.float64)
         self._clip_p = starts / starts.sum()
+        if clip_weights is not None:
+            if len(clip_weights) != len(clips):
+                raise ValueError(f"clip_weights has {len(clip_weights)} entries for {len(clips)} clips")
+            kept = np.array([w for w, c in zip(clip_weights, clips) if c.num_frames >= seq_len], dtype=np.float64)
+            if (kept < 0).any() or kept.sum() <= 0:
+                raise ValueError("clip_weights must be non-negative with a positive sum")
+            self._clip_p = kept / kept.sum()
         self._fixed: list[tuple[int, int]] = []
         if not train:
             for ci, c in enumerate(self.clips):
@@ -354,19 +421,25 @@ class FrameWindowDataset(Dataset):
 
     def sample_position(self, index: int) -> tuple[int, int, bool]:
         """``(clip index, first frame, mirrored)`` of sample ``index``."""
+        ci, start, flip, _ = self._draw(index)
+        return ci, start, flip
+
+    def _draw(self, index: int):
+        """Clip, start, mirroring and colour map (``None``: unchanged) of sample ``index``."""
         if not self.train:
             ci, start = self._fixed[index]
-            return ci, start, False
+            return ci, start, False, None
         rng = np.random.default_rng([self.seed, int(index)])
         ci = int(rng.choice(len(self.clips), p=self._clip_p))
         start = int(rng.integers(0, self.clips[ci].num_frames - self.seq_len + 1))
         flip = bool(rng.random() < self.hflip_prob)
-        return ci, start, flip
+        colour = color_transform(rng, self.color_jitter) if self.color_jitter > 0 else None
+        return ci, start, flip, colour
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0 or (not self.train and index >= len(self._fixed)):
             raise IndexError(index)
-        ci, start, flip = self.sample_position(index)
+        ci, start, flip, colour = self._draw(index)
         clip = self.clips[ci]
         j = self.num_frames // 2
         targets = np.arange(start, start + self.seq_len)
@@ -379,9 +452,15 @@ class FrameWindowDataset(Dataset):
             hr = hr[..., ::-1, :]
             width = hr.shape[-2]
             boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+        lr = np.ascontiguousarray(lr, dtype=np.float32) / 255.0
+        hr = np.ascontiguousarray(hr, dtype=np.float32) / 255.0
+        if colour is not None:
+            a, b = colour
+            lr = np.clip(lr @ a.T + b, 0.0, 1.0)
+            hr = np.clip(hr @ a.T + b, 0.0, 1.0)
         return {
-            "lr": torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 1, 4, 2, 3).float().div_(255.0),
-            "hr": torch.from_numpy(np.ascontiguousarray(hr)).permute(0, 3, 1, 2).float().div_(255.0),
+            "lr": torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 1, 4, 2, 3),
+            "hr": torch.from_numpy(np.ascontiguousarray(hr)).permute(0, 3, 1, 2),
             "mel": torch.from_numpy(clip.mel_windows[targets].astype(np.float32)),
             "mouth_boxes": torch.from_numpy(boxes),
             "clip": torch.tensor(ci, dtype=torch.int64),
