@@ -7,6 +7,7 @@ and saved as variant folders; word accuracy uses the shipped lip reader.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 import json
 import re
 import shutil
@@ -36,6 +37,7 @@ from vfhgan_core.experiment import load_experiment
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.metrics import psnr_y
 from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.results_tables import markdown_report
 
 REPO = Path(__file__).resolve().parents[1]
 LIP_READER = REPO / "assets" / "weights" / "lipreader"
@@ -203,6 +205,26 @@ def test_heldout_with_only_training_sentences_is_an_error(shard_paths: dict[str,
     config = EvaluationConfig(variants=("noaudio-noffl-nolip",), weights=str(weights), sentences="heldout")
     with pytest.raises(EvaluationError, match="no clip .* left to evaluate"):
         evaluate([shard_paths[TRAINING]], config, cache_dir=tmp_path)
+
+
+def test_clips_a_variant_trained_on_are_left_out(prepared: Path, weights: Path, tmp_path: Path) -> None:
+    ids = {sentence_of(cid): cid for cid in find_clip_shards(prepared)}
+    root = tmp_path / "w"
+    shutil.copytree(weights / "noaudio-noffl-nolip", root / "noaudio-noffl-nolip")
+    (root / "noaudio-noffl-nolip" / "training.json").write_text(json.dumps({"train_clip_ids": [ids[TRAINING]]}))
+    config = EvaluationConfig(variants=("noaudio-noffl-nolip",), weights=str(root))
+    report = evaluate([prepared], config, cache_dir=tmp_path / "c")
+    assert sorted(c["name"] for c in report["clips"]) == sorted(ids[s] for s in HELDOUT)
+    assert report["excluded_training_clips"] == {ids[TRAINING]: ["noaudio-noffl-nolip"]}
+    assert ids[TRAINING] in markdown_report(report)
+    # asked for, the training clip is scored too
+    both = evaluate([prepared], replace(config, training_clips="include"), cache_dir=tmp_path / "c")
+    assert len(both["clips"]) == 3 and both["excluded_training_clips"] == {}
+    # a source with nothing but training clips says why it is empty
+    with pytest.raises(EvaluationError, match="trained on its other clips.*--training-clips include"):
+        evaluate([find_clip_shards(prepared)[ids[TRAINING]]], config, cache_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="training_clips"):
+        EvaluationConfig(training_clips="sometimes")
 
 
 def test_max_clips_and_two_sources_with_the_same_name(shard_paths: dict[str, Path], weights: Path,

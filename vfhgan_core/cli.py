@@ -133,6 +133,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             lip_reader=None if args.no_lip_reader else lip_reader,
             sentences=args.sentences,
             max_clips=args.max_clips,
+            training_clips=args.training_clips,
         )
     except ValueError as exc:  # e.g. --max-clips 0: one clear line, not a traceback
         raise EvaluationError(str(exc)) from None
@@ -163,6 +164,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             m = means[name]
             print(f"{name:24s} PSNR-Y {m['psnr_y']:.2f} dB  SSIM-Y {m['ssim_y']:.4f}  ERQA {m['erqa']:.3f}"
                   + (f"  words {m['word_acc']:.1%}" if "word_acc" in m else ""))
+        if report["excluded_training_clips"]:
+            print(f"left out {len(report['excluded_training_clips'])} clip(s) the variants trained on")
         print(f"{len(report['clips'])} clips in {report['seconds']:.0f} s; wrote "
               + " and ".join(p for p in (args.json, args.markdown) if p))
     return 0
@@ -228,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip-reader", metavar="DIR", help="lip reader for word accuracy (default: the bundled one)")
     p.add_argument("--no-lip-reader", action="store_true", help="skip the lip-reading word accuracy")
     p.add_argument("--max-clips", type=int, metavar="N", help="at most N clips per DATA (first by clip id)")
+    p.add_argument("--training-clips", choices=("exclude", "include"), default="exclude",
+                   help="exclude (default): leave out clips a scored variant trained on (listed in its "
+                        "training.json); include: score them too")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
     p.add_argument("--workers", type=int, default=2, help="processes preparing raw videos (default 2)")

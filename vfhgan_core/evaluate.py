@@ -28,6 +28,7 @@ the same per data source.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +94,9 @@ class EvaluationConfig:
             spectral figures (default: above the LR Nyquist, 0.5 / scale, up to 0.5).
         max_clips: at most this many clips per data source (first by clip id); ``None`` = all.
         batch_size: frames per generator call.
+        training_clips: ``"exclude"``: leave out every clip that an evaluated variant trained
+            on (its ``training.json`` lists them), so scores are on unseen clips only;
+            ``"include"``: score them too (to see how well the training data is fitted).
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -105,6 +109,7 @@ class EvaluationConfig:
     high_band: tuple[float, float] = (0.125, 0.5)
     max_clips: Optional[int] = None
     batch_size: int = 32
+    training_clips: str = "exclude"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -116,6 +121,8 @@ class EvaluationConfig:
             raise ValueError(f"high_band must satisfy 0 <= low < high <= 0.5 cycles/pixel, got {self.high_band}")
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError(f"max_clips must be >= 1 or None, got {self.max_clips}")
+        if self.training_clips not in ("exclude", "include"):
+            raise ValueError(f"training_clips must be 'exclude' or 'include', got {self.training_clips!r}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -150,6 +157,19 @@ def _is_prepared(source: Path) -> bool:
 def _cache_folder(source: Path, cache_dir: Path) -> Path:
     digest = hashlib.sha256(str(source.resolve()).encode("utf-8")).hexdigest()[:10]
     return cache_dir / f"{source.stem or 'data'}-{digest}"
+
+
+def training_clip_ids(variant: str, weights: str | None) -> frozenset[str]:
+    """Ids of the clips ``variant`` was trained on, from the ``training.json`` next to its weights
+    (empty when the weights carry no such list, e.g. weights trained elsewhere)."""
+    from vfhgan_core.hub import WeightsNotFoundError, resolve_file, variant_source
+
+    path, subfolder = variant_source(variant, weights)
+    try:
+        facts = json.loads(resolve_file(path, "training.json", subfolder).read_text(encoding="utf-8"))
+    except (WeightsNotFoundError, OSError, ValueError):
+        return frozenset()
+    return frozenset(facts.get("train_clip_ids", ()))
 
 
 def dataset_clips(
@@ -318,6 +338,8 @@ def evaluate(
     t0 = time.perf_counter()
     variants = resolve_variants(config.variants, config.weights)
     generators = {v: load_generator(v, config.weights) for v in variants}
+    trained_on = {v: training_clip_ids(v, config.weights) for v in variants}
+    excluded: dict[str, list[str]] = {}
     reader = None
     if config.lip_reader is not None:
         from vfhgan_core.models.lipreading import LipReader
@@ -344,6 +366,10 @@ def evaluate(
         for clip_id, path in sorted(shards.items()):
             if config.max_clips is not None and len(chosen) >= config.max_clips:
                 break
+            seen_by = [v for v in variants if clip_id in trained_on[v]]
+            if seen_by and config.training_clips == "exclude":
+                excluded[clip_id] = seen_by
+                continue
             if config.sentences == "heldout":
                 try:
                     shard_words = read_shard_meta(path).get("words", [])
@@ -353,7 +379,11 @@ def evaluate(
                     continue
             chosen.append((clip_id, path))
         if not chosen:
-            raise EvaluationError(f"no clip of {source} is left to evaluate (sentences={config.sentences!r})")
+            why = f"sentences={config.sentences!r}"
+            if any(c in excluded for c in shards):
+                why += ("; the variants trained on its other clips, which are left out "
+                        "(pass --training-clips include to score them anyway)")
+            raise EvaluationError(f"no clip of {source} is left to evaluate ({why})")
         rows = []
         for k, (clip_id, path) in enumerate(chosen):
             try:
@@ -375,5 +405,6 @@ def evaluate(
         "methods": summarise(clips),
         "datasets": datasets,
         "clips": clips,
+        "excluded_training_clips": excluded,
         "seconds": time.perf_counter() - t0,
     }
