@@ -18,6 +18,7 @@ from vfhgan_core.data.windows import (
     find_clip_shards,
     color_transform,
     load_window_clips,
+    sentence_holdout,
     speaker_balanced_weights,
     speaker_of,
     split_clips,
@@ -210,6 +211,17 @@ def test_excluded_training_clips_stay_out_of_both_sides(prepared) -> None:
     assert list(kept.train) == [s1_id] and asked == [s1_id]  # validation clips are never asked about
     with pytest.raises(DataSplitError, match="no training clip left"):
         split_clips([prepared["s1"]], [prepared["other"]], exclude_train=lambda cid: cid == s1_id)
+
+
+def test_sentence_holdout_only_touches_aligned_clips(prepared) -> None:
+    from vfhgan_core.data.words import SentenceSplit
+
+    s1_id = next(iter(find_clip_shards(prepared["s1"])))          # GRID s1: has a word alignment
+    other_id = next(iter(find_clip_shards(prepared["other"])))    # another GRID speaker: no alignment
+    rule = SentenceSplit(heldout=(s1_id.rsplit("/", 1)[1], other_id.rsplit("/", 1)[1]))
+    exclude = sentence_holdout([prepared["s1"], prepared["other"]], rule)
+    # both names are on the held-out list, but only the aligned clip is a held-out *sentence*
+    assert exclude(s1_id) and not exclude(other_id)
 
 
 def test_manifest_lists_only_good_clips(prepared, tmp_path: Path) -> None:

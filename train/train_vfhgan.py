@@ -66,8 +66,7 @@ from torch.utils.data import DataLoader
 
 from vfhgan_core import metrics as M
 from vfhgan_core.config import to_dict
-from vfhgan_core.data.words import sentence_of
-from vfhgan_core.data.windows import FrameWindowDataset, load_window_clips, speaker_balanced_weights, split_clips
+from vfhgan_core.data.windows import FrameWindowDataset, load_window_clips, sentence_holdout, speaker_balanced_weights, split_clips
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
@@ -365,7 +364,7 @@ def train(args: argparse.Namespace) -> int:
 
     # ---- data
     d = exp.data
-    held_out = (lambda cid: d.holdout_sentences.is_heldout(sentence_of(cid))) if d.holdout_sentences else None
+    held_out = sentence_holdout(d.train, d.holdout_sentences) if d.holdout_sentences else None
     split = split_clips(d.train, d.val, d.val_speakers, d.speaker_rules, d.max_train_clips, held_out)
     t0 = time.perf_counter()
     train_clips = load_window_clips(split.train.values(), d.scale, d.degradation)

@@ -39,6 +39,7 @@ __all__ = [
     "find_clip_shards",
     "speaker_of",
     "speaker_balanced_weights",
+    "sentence_holdout",
     "split_clips",
     "load_window_clips",
 ]
@@ -126,6 +127,21 @@ def speaker_balanced_weights(
     total = sum(share.values())
     weights = np.array([share[spk] / total * n / per_speaker[spk] for spk, n in zip(speakers, frames)])
     return weights / weights.sum()
+
+
+def sentence_holdout(sources: Iterable[str | Path], split) -> Callable[[str], bool]:
+    """``exclude_train`` for :func:`split_clips`: true for the clips of ``sources`` that have a word
+    alignment and whose sentence ``split`` (a :class:`~vfhgan_core.data.words.SentenceSplit`)
+    holds out. Clips without an alignment (VoxCeleb2, HDTF, …) are never excluded, whatever
+    their file name."""
+    from vfhgan_core.data.words import sentence_of
+
+    aligned = set()
+    for src in sources:
+        for cid, path in find_clip_shards(src).items():
+            if read_shard_meta(path).get("words"):
+                aligned.add(cid)
+    return lambda cid: cid in aligned and split.is_heldout(sentence_of(cid))
 
 
 def color_transform(rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
