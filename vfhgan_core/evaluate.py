@@ -339,7 +339,7 @@ def evaluate(
     variants = resolve_variants(config.variants, config.weights)
     generators = {v: load_generator(v, config.weights) for v in variants}
     trained_on = {v: training_clip_ids(v, config.weights) for v in variants}
-    excluded: dict[str, list[str]] = {}
+    excluded: list[str] = []
     reader = None
     if config.lip_reader is not None:
         from vfhgan_core.models.lipreading import LipReader
@@ -366,9 +366,8 @@ def evaluate(
         for clip_id, path in sorted(shards.items()):
             if config.max_clips is not None and len(chosen) >= config.max_clips:
                 break
-            seen_by = [v for v in variants if clip_id in trained_on[v]]
-            if seen_by and config.training_clips == "exclude":
-                excluded[clip_id] = seen_by
+            if config.training_clips == "exclude" and any(clip_id in trained_on[v] for v in variants):
+                excluded.append(clip_id)
                 continue
             if config.sentences == "heldout":
                 try:

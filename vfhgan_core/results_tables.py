@@ -70,10 +70,10 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
                f"high-frequency band {tuple(cfg.get('high_band', ()))} cycles/pixel of the 128×128 frame; "
                f"sentences: {cfg.get('sentences')}. Means over clips; word accuracy pooled over words.")
     out.append("")
-    excluded = report.get("excluded_training_clips") or {}
+    excluded = sorted(report.get("excluded_training_clips") or ())
     if excluded:
-        out += [f"Left out because the variants trained on them: {len(excluded)} clip(s) "
-                f"({', '.join(sorted(excluded))}).", ""]
+        shown = ", ".join(excluded[:12]) + (f", … ({len(excluded) - 12} more)" if len(excluded) > 12 else "")
+        out += [f"Left out because the variants trained on them: {len(excluded)} clip(s) ({shown}).", ""]
     datasets = report["datasets"]
 
     out += ["## Table 3: comparison with bicubic", ""]
