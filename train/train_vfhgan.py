@@ -66,7 +66,13 @@ from torch.utils.data import DataLoader
 
 from vfhgan_core import metrics as M
 from vfhgan_core.config import to_dict
-from vfhgan_core.data.windows import FrameWindowDataset, load_window_clips, sentence_holdout, speaker_balanced_weights, split_clips
+from vfhgan_core.data.windows import (
+    FrameWindowDataset,
+    load_window_clips,
+    sentence_holdout,
+    speaker_balanced_weights,
+    split_clips,
+)
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss

@@ -95,9 +95,9 @@ class DataConfig:
         val_samples_per_clip: validation samples per clip, evenly spaced in the clip.
         max_train_clips: use only the first N training clips (by id); ``None`` = all.
         holdout_sentences: leave out of training every clip with a word alignment whose
-            sentence this rule holds out (:class:`~vfhgan_core.data.words.SentenceSplit`: the lip reader's evaluation
-            sentences), so that word accuracy on restored frames is measured on sentences
-            neither network trained on; ``None`` = keep all.
+            sentence this rule holds out (:class:`~vfhgan_core.data.words.SentenceSplit`: the
+            lip reader's evaluation sentences), so that word accuracy on restored frames is
+            measured on sentences neither network trained on; ``None`` = keep all.
         num_workers: DataLoader worker processes (0: load in the training process).
     """
 

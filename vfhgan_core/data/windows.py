@@ -21,7 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from torch.utils.data import Dataset
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.faces.crops import DEGRADATIONS, degrade
+
+if TYPE_CHECKING:
+    from vfhgan_core.data.words import SentenceSplit
 
 __all__ = [
     "ClipSplit",
@@ -40,6 +43,7 @@ __all__ = [
     "speaker_of",
     "speaker_balanced_weights",
     "sentence_holdout",
+    "color_transform",
     "split_clips",
     "load_window_clips",
 ]
@@ -129,7 +133,7 @@ def speaker_balanced_weights(
     return weights / weights.sum()
 
 
-def sentence_holdout(sources: Iterable[str | Path], split) -> Callable[[str], bool]:
+def sentence_holdout(sources: Iterable[str | Path], split: "SentenceSplit") -> Callable[[str], bool]:
     """``exclude_train`` for :func:`split_clips`: true for the clips of ``sources`` that have a word
     alignment and whose sentence ``split`` (a :class:`~vfhgan_core.data.words.SentenceSplit`)
     holds out. Clips without an alignment (VoxCeleb2, HDTF, …) are never excluded, whatever
@@ -440,7 +444,7 @@ class FrameWindowDataset(Dataset):
         ci, start, flip, _ = self._draw(index)
         return ci, start, flip
 
-    def _draw(self, index: int):
+    def _draw(self, index: int) -> tuple[int, int, bool, tuple[np.ndarray, np.ndarray] | None]:
         """Clip, start, mirroring and colour map (``None``: unchanged) of sample ``index``."""
         if not self.train:
             ci, start = self._fixed[index]
