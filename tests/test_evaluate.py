@@ -128,6 +128,33 @@ def test_report_schema_and_means(report: dict, prepared: Path) -> None:
     assert again["config"]["variants"] == ["all"] and again["erqa_version"]
 
 
+def test_parallel_scoring_gives_the_serial_report(prepared: Path, tmp_path: Path) -> None:
+    # generators with random (non-zero) heads, so each variant's frames differ from bicubic
+    exp = load_experiment(REPO / "train" / "configs" / "smoke.json")
+    torch.manual_seed(1)
+    for name, use_audio in (("audio-ffl-lip", True), ("noaudio-noffl-nolip", False)):
+        gen = VFHGANGenerator(dataclasses.replace(exp.generator, use_audio=use_audio))
+        with torch.no_grad():
+            for param in gen.parameters():
+                param.add_(0.02 * torch.randn_like(param))
+        gen.save_pretrained(tmp_path / "weights" / name)
+    config = EvaluationConfig(weights=str(tmp_path / "weights"), lip_reader=str(LIP_READER))
+    lines: list[str] = []
+    serial = evaluate([prepared], config, cache_dir=tmp_path)
+    parallel = evaluate([prepared], config, cache_dir=tmp_path, workers=2, progress=lines.append)
+    assert [c["name"] for c in parallel["clips"]] == [c["name"] for c in serial["clips"]]
+    assert len(lines) == 3 and lines[0].endswith(f"1/3 {serial['clips'][0]['name']}")
+    bicubic = serial["clips"][0]["methods"]["bicubic"]["psnr_y"]
+    assert abs(serial["clips"][0]["methods"]["audio-ffl-lip"]["psnr_y"] - bicubic) > 0.01
+    for a, b in zip(serial["clips"], parallel["clips"]):
+        assert a["words"] == b["words"] and set(a["methods"]) == set(b["methods"])
+        for method, scores in a["methods"].items():
+            for metric, value in scores.items():
+                assert b["methods"][method][metric] == pytest.approx(value, rel=1e-5, abs=1e-6), (method, metric)
+    with pytest.raises(EvaluationError, match="workers must be at least 1"):
+        evaluate([prepared], config, cache_dir=tmp_path, workers=0)
+
+
 def test_word_counts_follow_the_align_files(report: dict, data_dir: Path) -> None:
     for clip in report["clips"]:
         assert clip["words"] == len(spoken_words(data_dir, sentence_of(clip["name"]))) > 0

@@ -147,7 +147,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   f"({', '.join(sorted({r.reason for r in summary.skipped}))}); see {out / 'manifest.json'}",
                   file=sys.stderr)
 
-    report = evaluate(args.data, config, cache_dir=args.cache, prepare=prepare,
+    report = evaluate(args.data, config, cache_dir=args.cache, prepare=prepare, workers=args.workers,
                       progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
     report["command"] = "python -m vfhgan_core " + " ".join(shlex.quote(a) for a in args.argv)
     text = markdown_report(report)
@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "training.json); include: score them too")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
-    p.add_argument("--workers", type=int, default=2, help="processes preparing raw videos (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes preparing raw videos and scoring clips (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_detector_arguments(p)
     p.set_defaults(func=_cmd_evaluate)

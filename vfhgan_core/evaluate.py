@@ -21,6 +21,10 @@ variant. Every method is scored against the ground truth:
   spoken words the lip reader recognises from the method's mouth regions; the ground
   truth's own accuracy is reported as the method ``ground_truth``.
 
+Clips are scored one after another, or by ``workers`` processes in parallel (each loads the
+generators once and runs them on its share of the CPU threads; the report is the same,
+in the same clip order).
+
 Means: ``methods`` holds the mean over clips of each clip's figure (every clip counts
 the same), except ``word_acc`` which pools the words of all clips; ``datasets`` holds
 the same per data source.
@@ -30,8 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -320,46 +326,101 @@ def summarise(clips: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]
     return out
 
 
+def _load_lip_reader(folder: str | None) -> torch.nn.Module | None:
+    """The lip reader saved in ``folder`` (``None``: no word accuracy), with a clear error."""
+    if folder is None:
+        return None
+    from vfhgan_core.models.lipreading import LipReader
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise EvaluationError(f"lip reader folder {folder} does not exist (train it with "
+                              "train/train_lipreader.py, or leave out --lip-reader)")
+    missing = [f for f in ("config.json", "model.safetensors") if not (path / f).is_file()]
+    if missing:
+        raise EvaluationError(f"lip reader folder {folder} lacks {' and '.join(missing)}: pass the "
+                              "folder that train/train_lipreader.py saved, or leave out --lip-reader")
+    return LipReader.from_pretrained(folder).eval()
+
+
+def _score_shard(path: Path, generators: Mapping[str, torch.nn.Module], config: EvaluationConfig,
+                 reader: torch.nn.Module | None) -> dict[str, Any]:
+    try:
+        shard = load_shard(path)
+    except ShardError as exc:
+        raise EvaluationError(str(exc)) from None
+    return evaluate_clip(shard, generators, config, reader)
+
+
+#: models of a scoring worker process, loaded once by :func:`_init_worker`
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(variants: Sequence[str], config: EvaluationConfig, threads: int) -> None:
+    from vfhgan_core.hub import load_generator
+
+    torch.set_num_threads(threads)
+    _WORKER["generators"] = {v: load_generator(v, config.weights) for v in variants}
+    _WORKER["reader"] = _load_lip_reader(config.lip_reader)
+    _WORKER["config"] = config
+
+
+def _worker_score(path: Path) -> dict[str, Any]:
+    return _score_shard(path, _WORKER["generators"], _WORKER["config"], _WORKER["reader"])
+
+
+def _score_all(paths: Sequence[Path], generators: Mapping[str, torch.nn.Module], config: EvaluationConfig,
+               reader: torch.nn.Module | None, workers: int) -> Iterator[dict[str, Any]]:
+    """Rows of :func:`evaluate_clip` for ``paths``, in order.
+
+    With ``workers`` > 1 the clips go to that many processes, which load the same
+    variants and lip reader themselves (from ``config``) and share the CPU threads.
+    """
+    workers = max(1, min(workers, len(paths)))
+    if workers == 1:
+        for path in paths:
+            yield _score_shard(path, generators, config, reader)
+        return
+    # spawn, not fork: a forked child of a process that already ran torch's thread pool can hang
+    threads = max(1, torch.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(tuple(generators), config, threads)) as pool:
+        yield from pool.map(_worker_score, paths)
+
+
 def evaluate(
     sources: Sequence[str | Path],
     config: EvaluationConfig = EvaluationConfig(),
     cache_dir: str | Path = Path.home() / ".cache" / "vfhgan" / "prepared",
     prepare: Callable[[Path, Path], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate bicubic and the variants on every clip of ``sources`` (see the module docstring).
+
+    ``workers`` > 1 scores clips in that many processes (same report, same clip order).
 
     Returns the report: ``{"config", "erqa_version", "variants", "methods", "datasets",
     "clips", "seconds"}``; ``methods`` and each ``datasets[name]["methods"]`` map method →
     mean figures, ``clips`` lists ``{"name", "dataset", "frames", "words", "methods"}``.
     """
+    t0 = time.perf_counter()
+    if workers < 1:
+        raise EvaluationError(f"workers must be at least 1, got {workers}")
     from vfhgan_core.hub import load_generator
 
-    t0 = time.perf_counter()
     variants = resolve_variants(config.variants, config.weights)
+    # loaded here even when worker processes score: bad weights fail before any clip is prepared
     generators = {v: load_generator(v, config.weights) for v in variants}
     trained_on = {v: training_clip_ids(v, config.weights) for v in variants}
+    reader = _load_lip_reader(config.lip_reader)
     excluded: list[str] = []
-    reader = None
-    if config.lip_reader is not None:
-        from vfhgan_core.models.lipreading import LipReader
 
-        folder = Path(config.lip_reader)
-        if not folder.is_dir():
-            raise EvaluationError(f"lip reader folder {config.lip_reader} does not exist (train it with "
-                                  "train/train_lipreader.py, or leave out --lip-reader)")
-        missing = [f for f in ("config.json", "model.safetensors") if not (folder / f).is_file()]
-        if missing:
-            raise EvaluationError(f"lip reader folder {config.lip_reader} lacks {' and '.join(missing)}: pass the "
-                                  "folder that train/train_lipreader.py saved, or leave out --lip-reader")
-        reader = LipReader.from_pretrained(config.lip_reader).eval()
-
-    clips: list[dict[str, Any]] = []
-    datasets: dict[str, dict[str, Any]] = {}
+    chosen_by_dataset: dict[str, tuple[str, list[tuple[str, Path]]]] = {}
     for source in sources:
         base = Path(source).name or str(source)
         name, n = base, 2
-        while name in datasets:  # two sources with the same folder name stay apart
+        while name in chosen_by_dataset:  # two sources with the same folder name stay apart
             name, n = f"{base}-{n}", n + 1
         shards = dataset_clips(source, cache_dir, prepare)
         chosen: list[tuple[str, Path]] = []
@@ -383,19 +444,22 @@ def evaluate(
                 why += ("; the variants trained on its other clips, which are left out "
                         "(pass --training-clips include to score them anyway)")
             raise EvaluationError(f"no clip of {source} is left to evaluate ({why})")
-        rows = []
-        for k, (clip_id, path) in enumerate(chosen):
-            try:
-                shard = load_shard(path)
-            except ShardError as exc:
-                raise EvaluationError(str(exc)) from None
-            row = evaluate_clip(shard, generators, config, reader)
-            row["dataset"] = name
-            rows.append(row)
-            if progress is not None:
-                progress(f"{name}: {k + 1}/{len(chosen)} {clip_id}")
-        datasets[name] = {"source": str(source), "clips": len(rows), "frames": sum(r["frames"] for r in rows),
-                          "methods": summarise(rows)}
+        chosen_by_dataset[name] = (str(source), chosen)
+
+    work = [(name, k, clip_id, path) for name, (_, chosen) in chosen_by_dataset.items()
+            for k, (clip_id, path) in enumerate(chosen)]
+    rows_by_dataset: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen_by_dataset}
+    for (name, k, clip_id, _), row in zip(work, _score_all([w[3] for w in work], generators, config, reader, workers)):
+        row["dataset"] = name
+        rows_by_dataset[name].append(row)
+        if progress is not None:
+            progress(f"{name}: {k + 1}/{len(chosen_by_dataset[name][1])} {clip_id}")
+
+    clips: list[dict[str, Any]] = []
+    datasets: dict[str, dict[str, Any]] = {}
+    for name, rows in rows_by_dataset.items():
+        datasets[name] = {"source": chosen_by_dataset[name][0], "clips": len(rows),
+                          "frames": sum(r["frames"] for r in rows), "methods": summarise(rows)}
         clips.extend(rows)
     return {
         "config": to_dict(config),
