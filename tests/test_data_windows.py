@@ -31,12 +31,15 @@ from vfhgan_core.restore import frame_windows, to_tensor
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, data_dir: Path, detector_model: Path) -> dict[str, Path]:
-    """One GRID s1 clip and one clip of another GRID speaker, each prepared into its own folder."""
+    """One GRID s1 clip, one clip of another GRID speaker and a second copy of the s1 clip
+    (from the other speakers' folder), each prepared into its own folder."""
     root = tmp_path_factory.mktemp("windows")
     config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
     out = {}
     for name, src in (("s1", data_dir / "grid_s1" / "video" / "bbaf2n.mp4"),
-                      ("other", data_dir / "grid_speakers" / "lbax4n.mpg")):
+                      ("other", data_dir / "grid_speakers" / "lbax4n.mpg"),
+                      # the same recording as the s1 clip, distributed as another speaker's
+                      ("twin", data_dir / "grid_speakers" / "bbaf2n.mpg")):
         summary = prepare_dataset([src], root / name, config, workers=1, progress=False)
         assert len(summary.ok) == 1, summary.records
         out[name] = root / name
@@ -201,6 +204,22 @@ def test_speaker_disjoint_split(prepared) -> None:
         split_clips([prepared["s1"]], [], val_speakers=["nobody"])
     with pytest.raises(DataSplitError, match="no training clip left"):
         split_clips([prepared["s1"]], [], val_speakers=[speaker_of(s1_id)])
+
+
+def test_a_training_recording_under_another_name_leaves_validation(prepared) -> None:
+    s1_id = next(iter(find_clip_shards(prepared["s1"])))
+    other_id = next(iter(find_clip_shards(prepared["other"])))
+    twin_id = next(iter(find_clip_shards(prepared["twin"])))
+    split = split_clips([prepared["s1"]], [prepared["other"], prepared["twin"]])
+    assert list(split.train) == [s1_id] and list(split.val) == [other_id]
+    assert split.same_recordings == {twin_id: s1_id}
+    assert set(split.fingerprints) == {s1_id, other_id, twin_id}
+    with pytest.raises(DataSplitError, match="no validation clip.*training recordings.*bbaf2n"):
+        split_clips([prepared["s1"]], [prepared["twin"]])
+    # without the s1 clip in training, the copy is an ordinary validation clip
+    people = [(other_id, "speaker-l"), (twin_id, "speaker-s1")]  # one folder, two people
+    alone = split_clips([prepared["other"]], [prepared["twin"]], speaker_rules=people)
+    assert list(alone.val) == [twin_id] and alone.same_recordings == {}
 
 
 def test_excluded_training_clips_stay_out_of_both_sides(prepared) -> None:

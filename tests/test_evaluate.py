@@ -254,6 +254,39 @@ def test_clips_a_variant_trained_on_are_left_out(prepared: Path, weights: Path, 
         EvaluationConfig(training_clips="sometimes")
 
 
+def test_a_training_clip_under_another_name_is_left_out(prepared: Path, weights: Path, data_dir: Path,
+                                                        detector_model: Path, tmp_path: Path) -> None:
+    """``grid_speakers/bbaf2n.mpg`` is the s1 training clip ``bbaf2n``: its speech fingerprint says so."""
+    from vfhgan_core.data.fingerprints import shard_fingerprint
+    from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.faces.detection import DetectorConfig
+    from vfhgan_core.pipeline import PipelineConfig
+
+    pipeline = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
+    others = tmp_path / "grid_speakers"
+    prepare_dataset([data_dir / "grid_speakers" / f"{TRAINING}.mpg", data_dir / "grid_speakers" / "lbax4n.mpg"],
+                    others, pipeline, workers=1, progress=False)
+    twin_id, other_id = sorted(find_clip_shards(others), key=lambda cid: not cid.endswith(TRAINING))
+    ids = {sentence_of(cid): cid for cid in find_clip_shards(prepared)}
+    trained = ids[TRAINING]
+    root = tmp_path / "w"
+    shutil.copytree(weights / "noaudio-noffl-nolip", root / "noaudio-noffl-nolip")
+    (root / "noaudio-noffl-nolip" / "training.json").write_text(json.dumps({
+        "train_clip_ids": [trained],
+        "train_clip_fingerprints": {trained: shard_fingerprint(find_clip_shards(prepared)[trained])},
+    }))
+    config = EvaluationConfig(variants=("noaudio-noffl-nolip",), weights=str(root), max_clips=None)
+    report = evaluate([others, prepared], config, cache_dir=tmp_path / "c")
+    assert sorted(c["name"] for c in report["clips"]) == sorted([other_id, *(ids[s] for s in HELDOUT)])
+    assert sorted(report["excluded_training_clips"]) == sorted([twin_id, trained])
+    assert report["same_recordings"] == {twin_id: trained}
+    assert f"{twin_id} = {trained}" in markdown_report(report)
+    # weights whose training.json has ids only (older runs) still leave out the id, not the twin
+    (root / "noaudio-noffl-nolip" / "training.json").write_text(json.dumps({"train_clip_ids": [trained]}))
+    older = evaluate([others], config, cache_dir=tmp_path / "c")
+    assert sorted(c["name"] for c in older["clips"]) == sorted([twin_id, other_id]) and older["same_recordings"] == {}
+
+
 def test_max_clips_and_two_sources_with_the_same_name(shard_paths: dict[str, Path], weights: Path,
                                                       tmp_path: Path) -> None:
     for k, sentence in enumerate(HELDOUT):

@@ -196,6 +196,22 @@ def test_model_card_front_matter_and_content(tmp_path: Path) -> None:
         assert row in text
 
 
+def test_the_card_names_training_recordings_found_in_validation(tmp_path: Path) -> None:
+    exp = _experiment()
+    metrics = {"psnr_y": 30.5, "bicubic/psnr_y": 29.25}
+    clean = ModelCard.load(write_model_card(tmp_path / "a", exp, metrics)).text
+    assert "validation frames (unseen speakers)" in clean and "Caveat" not in clean
+    dropped = ModelCard.load(write_model_card(
+        tmp_path / "b", exp, metrics, {"val_same_recordings": {"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}})).text
+    assert "Left out of validation" in dropped and "`grid_speakers/bbaf2n` = `grid_s1/video/bbaf2n`" in dropped
+    assert "Caveat" not in dropped
+    kept = ModelCard.load(write_model_card(
+        tmp_path / "c", exp, metrics,
+        {"val_training_recordings": {"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}})).text
+    assert "**Caveat:** `grid_speakers/bbaf2n`" in kept and "training clip `grid_s1/video/bbaf2n`" in kept
+    assert "validation frames (see the caveat above)" in kept and "(unseen speakers)" not in kept
+
+
 def test_unknown_data_is_flagged_in_the_card(tmp_path: Path) -> None:
     exp = _experiment(data=DataConfig(train=("/data/mystery",), val=("/data/other",)))
     licences = dataset_licences(exp)

@@ -387,6 +387,9 @@ def train(args: argparse.Namespace) -> int:
                                   color_jitter=d.color_jitter)
     val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False,
                                 samples_per_clip=d.val_samples_per_clip)
+    if main_proc and split.same_recordings:
+        log.warning("left out of validation, being training clips under another name (same speech "
+                    "fingerprint): %s", ", ".join(f"{v} = {t}" for v, t in split.same_recordings.items()))
     if main_proc:
         log.info("data: %d training clips (%d frames, speakers %s), %d validation clips (%d samples, speakers %s), "
                  "loaded in %.1f s", len(train_ds.clips), train_ds.total_frames, list(split.train_speakers)[:5],
@@ -463,8 +466,12 @@ def train(args: argparse.Namespace) -> int:
         "val_clips": len(val_ds.clips), "val_frames": len(val_ds) * d.val_seq_len,
         "train_speakers": list(split.train_speakers), "val_speakers": list(split.val_speakers),
         "clip_ids": sorted(split.train)[:50] + sorted(split.val)[:50],
-        # every training clip, so `vfhgan evaluate` can keep them out of the scores
+        # every training clip and its speech fingerprint, so `vfhgan evaluate` can keep them
+        # out of the scores, also when a data source holds one under another name
         "train_clip_ids": sorted(c.clip_id for c in train_ds.clips),
+        "train_clip_fingerprints": {c.clip_id: split.fingerprints.get(c.clip_id)
+                                    for c in sorted(train_ds.clips, key=lambda c: c.clip_id)},
+        "val_same_recordings": split.same_recordings,
         "num_processes": accelerator.num_processes, "mixed_precision": mixed,
         "device": _device_name(accelerator.device),
     }

@@ -166,7 +166,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"{name:24s} PSNR-Y {m['psnr_y']:.2f} dB  SSIM-Y {m['ssim_y']:.4f}  ERQA {m['erqa']:.3f}"
                   + (f"  words {m['word_acc']:.1%}" if "word_acc" in m else ""))
         if report["excluded_training_clips"]:
-            print(f"left out {len(report['excluded_training_clips'])} clip(s) the variants trained on")
+            twins = report.get("same_recordings") or {}
+            print(f"left out {len(report['excluded_training_clips'])} clip(s) the variants trained on"
+                  + (f" ({len(twins)} under another name: "
+                     + ", ".join(f"{c} = {t}" for c, t in twins.items()) + ")" if twins else ""))
         print(f"{len(report['clips'])} clips in {report['seconds']:.0f} s; wrote "
               + " and ".join(p for p in (args.json, args.markdown) if p))
     return 0

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from vfhgan_core.config import to_dict
+from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.data.windows import DataSplitError, find_clip_shards
 from vfhgan_core.data.words import SentenceSplit, WordClipDataset, sentence_of
@@ -62,6 +63,7 @@ __all__ = [
     "EvaluationError",
     "resolve_variants",
     "dataset_clips",
+    "training_clips",
     "high_frequency_scores",
     "word_accuracy",
     "evaluate_clip",
@@ -101,8 +103,10 @@ class EvaluationConfig:
         max_clips: at most this many clips per data source (first by clip id); ``None`` = all.
         batch_size: frames per generator call.
         training_clips: ``"exclude"``: leave out every clip that an evaluated variant trained
-            on (its ``training.json`` lists them), so scores are on unseen clips only;
-            ``"include"``: score them too (to see how well the training data is fitted).
+            on (its ``training.json`` lists them by id and speech fingerprint, so a training
+            clip that a data source holds under another name is left out too), so scores are
+            on unseen clips only; ``"include"``: score them too (to see how well the training
+            data is fitted).
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -165,17 +169,19 @@ def _cache_folder(source: Path, cache_dir: Path) -> Path:
     return cache_dir / f"{source.stem or 'data'}-{digest}"
 
 
-def training_clip_ids(variant: str, weights: str | None) -> frozenset[str]:
-    """Ids of the clips ``variant`` was trained on, from the ``training.json`` next to its weights
-    (empty when the weights carry no such list, e.g. weights trained elsewhere)."""
+def training_clips(variant: str, weights: str | None) -> dict[str, Optional[str]]:
+    """The clips ``variant`` was trained on, from the ``training.json`` next to its weights:
+    ``{clip id: speech fingerprint}`` (:mod:`vfhgan_core.data.fingerprints`; ``None`` where the
+    run recorded none). Empty when the weights carry no such list (e.g. trained elsewhere)."""
     from vfhgan_core.hub import WeightsNotFoundError, resolve_file, variant_source
 
     path, subfolder = variant_source(variant, weights)
     try:
         facts = json.loads(resolve_file(path, "training.json", subfolder).read_text(encoding="utf-8"))
     except (WeightsNotFoundError, OSError, ValueError):
-        return frozenset()
-    return frozenset(facts.get("train_clip_ids", ()))
+        return {}
+    fingerprints = facts.get("train_clip_fingerprints") or {}
+    return {cid: fingerprints.get(cid) for cid in facts.get("train_clip_ids", ())}
 
 
 def dataset_clips(
@@ -412,9 +418,12 @@ def evaluate(
     variants = resolve_variants(config.variants, config.weights)
     # loaded here even when worker processes score: bad weights fail before any clip is prepared
     generators = {v: load_generator(v, config.weights) for v in variants}
-    trained_on = {v: training_clip_ids(v, config.weights) for v in variants}
+    trained_on: dict[str, Optional[str]] = {}
+    for v in variants:
+        trained_on.update(training_clips(v, config.weights))
     reader = _load_lip_reader(config.lip_reader)
     excluded: list[str] = []
+    same_recordings: dict[str, str] = {}
 
     chosen_by_dataset: dict[str, tuple[str, list[tuple[str, Path]]]] = {}
     for source in sources:
@@ -427,9 +436,16 @@ def evaluate(
         for clip_id, path in sorted(shards.items()):
             if config.max_clips is not None and len(chosen) >= config.max_clips:
                 break
-            if config.training_clips == "exclude" and any(clip_id in trained_on[v] for v in variants):
-                excluded.append(clip_id)
-                continue
+            if config.training_clips == "exclude":
+                if clip_id in trained_on:
+                    excluded.append(clip_id)
+                    continue
+                # the same recording under another name (e.g. a corpus clip redistributed elsewhere)
+                twin = find_same_recordings({clip_id: shard_fingerprint(path)}, trained_on)
+                if twin:
+                    excluded.append(clip_id)
+                    same_recordings[clip_id] = twin[clip_id]
+                    continue
             if config.sentences == "heldout":
                 try:
                     shard_words = read_shard_meta(path).get("words", [])
@@ -469,5 +485,6 @@ def evaluate(
         "datasets": datasets,
         "clips": clips,
         "excluded_training_clips": excluded,
+        "same_recordings": same_recordings,
         "seconds": time.perf_counter() - t0,
     }

@@ -100,7 +100,10 @@ def write_model_card(
         extra: facts only the trainer knows, all optional: ``command`` (the training command),
             ``steps`` (steps done), ``num_parameters``, ``train_clips`` / ``val_clips`` /
             ``train_frames`` / ``val_frames`` (counts), ``train_speakers`` / ``val_speakers``
-            (lists), ``clip_ids`` (training clip ids, for dataset detection), ``device``,
+            (lists), ``clip_ids`` (training clip ids, for dataset detection),
+            ``val_same_recordings`` (validation clips left out as training recordings under
+            another name), ``val_training_recordings`` (such clips that the run did validate on,
+            found afterwards: ``{validation id: training id}``), ``device``,
             ``wall_time_s``, ``num_processes``, ``mixed_precision``, ``license`` (of the weights,
             default ``apache-2.0``), ``repo_id`` (for the usage snippet).
 
@@ -212,9 +215,18 @@ def write_model_card(
         ("sample", f"{data.seq_len} consecutive frame(s), each with its {data.num_frames}-frame LR window"),
         ("augmentation", f"horizontal flip p = {_fmt(data.hflip_prob)}"),
     ]
-    parts += ["", "## Data and split", "",
-              "The split is by speaker: no validation speaker is seen in training.", "",
-              _table(data_rows, ("", ""))]
+    split_lines = ["The split is by speaker: no validation speaker is seen in training."]
+    dropped = dict(extra.get("val_same_recordings") or {})
+    if dropped:
+        split_lines.append("Left out of validation, being training clips under another name (same speech "
+                           "fingerprint): " + ", ".join(f"`{v}` = `{t}`" for v, t in sorted(dropped.items())) + ".")
+    kept = dict(extra.get("val_training_recordings") or {})
+    if kept:
+        split_lines.append("**Caveat:** " + ", ".join(f"`{v}`" for v in sorted(kept)) + " in the validation data "
+                           "is the training clip " + ", ".join(f"`{t}`" for _, t in sorted(kept.items()))
+                           + " under another name (same speech fingerprint, found after this run), so the "
+                           "validation metrics below include a training clip. `vfhgan evaluate` leaves it out.")
+    parts += ["", "## Data and split", "", " ".join(split_lines), "", _table(data_rows, ("", ""))]
 
     # training
     frames_per_step = experiment.frames_per_step * int(extra.get("num_processes", 1))
@@ -251,8 +263,8 @@ def write_model_card(
             if key not in shown and isinstance(value, (int, float)):
                 rows.append((key, _fmt(float(value)), ""))
         parts += [_table(rows, ("metric", "this model", "bicubic")), "",
-                  "Measured on the validation frames (unseen speakers), 128×128 face crops, "
-                  "Y channel of BT.601 YCbCr as in the paper."]
+                  "Measured on the validation frames (" + ("see the caveat above" if kept else "unseen speakers")
+                  + "), 128×128 face crops, Y channel of BT.601 YCbCr as in the paper."]
     else:
         parts.append("Not measured.")
 

@@ -74,6 +74,10 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
     if excluded:
         shown = ", ".join(excluded[:12]) + (f", … ({len(excluded) - 12} more)" if len(excluded) > 12 else "")
         out += [f"Left out because the variants trained on them: {len(excluded)} clip(s) ({shown}).", ""]
+    twins = report.get("same_recordings") or {}
+    if twins:
+        out += ["Of those, the same recording as a training clip under another name (same speech fingerprint): "
+                + ", ".join(f"{clip} = {train}" for clip, train in sorted(twins.items())) + ".", ""]
     datasets = report["datasets"]
 
     out += ["## Table 3: comparison with bicubic", ""]

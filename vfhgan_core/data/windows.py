@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.faces.crops import DEGRADATIONS, degrade
@@ -172,12 +173,23 @@ def color_transform(rng: np.random.Generator, strength: float) -> tuple[np.ndarr
 
 @dataclass
 class ClipSplit:
-    """The result of :func:`split_clips`: shard paths by clip id, and the speakers of each side."""
+    """The result of :func:`split_clips`.
+
+    Attributes:
+        train, val: shard paths by clip id.
+        train_speakers, val_speakers: the speakers of each side.
+        fingerprints: speech fingerprint of every clip of both sides
+            (:func:`vfhgan_core.data.fingerprints.clip_fingerprint`; ``None`` when silent).
+        same_recordings: validation clips left out because they are a training clip's
+            recording under another id: ``{their id: the training clip's id}``.
+    """
 
     train: dict[str, Path]
     val: dict[str, Path]
     train_speakers: tuple[str, ...]
     val_speakers: tuple[str, ...]
+    fingerprints: dict[str, Optional[str]] = field(default_factory=dict)
+    same_recordings: dict[str, str] = field(default_factory=dict)
 
 
 def split_clips(
@@ -191,8 +203,10 @@ def split_clips(
     """Speaker-disjoint train / validation split (see :class:`vfhgan_core.experiment.DataConfig`).
 
     Validation: every clip of ``val_sources``, plus the clips of ``train_sources``
-    whose speaker (:func:`speaker_of`) is in ``val_speakers``. Training: the other
-    clips of ``train_sources`` for which ``exclude_train(clip_id)`` is not true
+    whose speaker (:func:`speaker_of`) is in ``val_speakers``, less those whose speech
+    fingerprint says they are a training clip's recording under another name
+    (:mod:`vfhgan_core.data.fingerprints`; listed in ``same_recordings``). Training: the
+    other clips of ``train_sources`` for which ``exclude_train(clip_id)`` is not true
     (the first ``max_train_clips`` of them by id when given).
 
     Raises:
@@ -227,10 +241,16 @@ def split_clips(
         )
     if not train:
         raise DataSplitError("no training clip left after the validation split")
+    fingerprints = {cid: shard_fingerprint(path) for cid, path in {**train, **val}.items()}
+    same = find_same_recordings({c: fingerprints[c] for c in val}, {c: fingerprints[c] for c in train})
+    val = {cid: path for cid, path in val.items() if cid not in same}
     if not val:
-        raise DataSplitError("no validation clip: set data.val or data.val_speakers")
+        raise DataSplitError("no validation clip: set data.val or data.val_speakers"
+                             + (f" (left out as training recordings: {sorted(same)})" if same else ""))
+    val_spk = {speaker_of(c, speaker_rules) for c in val}
     return ClipSplit(train=train, val=dict(sorted(val.items())),
-                     train_speakers=tuple(sorted(train_spk)), val_speakers=tuple(sorted(val_spk)))
+                     train_speakers=tuple(sorted(train_spk)), val_speakers=tuple(sorted(val_spk)),
+                     fingerprints=fingerprints, same_recordings=dict(sorted(same.items())))
 
 
 # --------------------------------------------------------------------------- clips in memory
