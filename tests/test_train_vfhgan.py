@@ -54,10 +54,11 @@ def _weights(folder: Path, name: str = "model.safetensors") -> dict[str, torch.T
 def setup(tmp_path_factory, data_dir: Path, detector_model: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train_vfhgan")
     clips = [data_dir / "grid_s1" / "video" / f"{c}.mp4" for c in ("bbaf2n", "bbaf3s", "bbaf4p")]
-    clips += [data_dir / "grid_speakers" / f"{c}.mpg" for c in ("lbax4n", "sbia1a")]
+    # grid_speakers/bbaf2n is s1's bbaf2n under another name: the split must keep it out of validation
+    clips += [data_dir / "grid_speakers" / f"{c}.mpg" for c in ("lbax4n", "sbia1a", "bbaf2n")]
     config = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
     summary = prepare_dataset(clips, root / "data", config, workers=2, progress=False)
-    assert len(summary.ok) == 5, [r.message for r in summary.skipped]
+    assert len(summary.ok) == 6, [r.message for r in summary.skipped]
 
     torch.manual_seed(0)
     LipReader(LipReaderConfig(relu_type="relu", trunk_channels=(4, 4, 8, 8), trunk_blocks=(1, 1, 1, 1),
@@ -154,6 +155,14 @@ def test_export_loads_through_the_hub_resolver(setup, uninterrupted) -> None:
     assert "library_name: vfhgan" in card and "feature matching" in card and "| PSNR-Y (dB) ↑ |" in card
     metrics = json.loads((weights / "audio-ffl-lip" / "metrics.json").read_text())
     assert metrics["psnr_y"] > 20 and "bicubic/psnr_y" in metrics
+    facts = json.loads((weights / "audio-ffl-lip" / "training.json").read_text())
+    assert facts["val_clips"] == 2 and len(facts["train_clip_ids"]) == 3
+    assert set(facts["train_clip_fingerprints"]) == set(facts["train_clip_ids"])
+    assert all(len(fp) == 16 for fp in facts["train_clip_fingerprints"].values())
+    twin, = facts["val_same_recordings"]
+    assert twin.endswith("grid_speakers/bbaf2n") and facts["val_same_recordings"][twin].endswith("video/bbaf2n")
+    assert "Left out of validation" in card and "bbaf2n" in card
+    assert "left out of validation, being training clips under another name" in uninterrupted[1].stderr
     lr = torch.rand(2, 5, 3, 32, 32)
     with torch.no_grad():
         sr = generator(lr, torch.zeros(2, 1, 80, 16)).sr
