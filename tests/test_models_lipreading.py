@@ -492,7 +492,7 @@ def test_training_step_reaches_every_parameter():
     assert not dead
 
 
-def test_save_and_load_pretrained_round_trip(tmp_path, mouth_clip):
+def test_save_and_load_pretrained_round_trip(tmp_path, mouth_clip, capfd):
     torch.manual_seed(1)
     model = LipReader(LipReaderConfig.grid()).eval()
     with torch.no_grad():  # non-default BN statistics must survive the round trip too
@@ -500,7 +500,9 @@ def test_save_and_load_pretrained_round_trip(tmp_path, mouth_clip):
     model.save_pretrained(tmp_path / "reader")
     saved = json.loads((tmp_path / "reader" / "config.json").read_text())
     assert saved["num_classes"] == 51 and saved["tcn_kernel_size"] == [3, 5, 7]
+    capfd.readouterr()
     loaded = LipReader.from_pretrained(tmp_path / "reader").eval()
+    assert capfd.readouterr().out == ""  # no "Loading weights from local directory" on stdout
     assert loaded.config == model.config
     clip = mouth_clip[:, :, :8]
     with torch.no_grad():

@@ -27,6 +27,8 @@ Network (``C = trunk_channels``, 64-128-256-512 at full width):
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import pickle
 import re
@@ -383,6 +385,13 @@ class LipReader(
         self.tcn = MultiScaleTCN(self.trunk.out_channels, config)
         self.classifier = nn.Linear(self.tcn.out_channels, config.num_classes)
         self._init_weights()
+
+    @classmethod
+    def _from_pretrained(cls, **kwargs: Any) -> LipReader:
+        # huggingface_hub's loader prints "Loading weights from local directory" to stdout for a
+        # local folder, which would land in CLI output and training logs; keep stdout clean
+        with contextlib.redirect_stdout(io.StringIO()):
+            return super()._from_pretrained(**kwargs)
 
     def _init_weights(self) -> None:
         for module in self.modules():
