@@ -84,6 +84,16 @@ def test_prepare_writes_shards_manifest_and_resumes(source_tree: Path, config: P
     # resume: nothing is redone
     again = prepare_dataset([source_tree], out, config, workers=2, progress=False)
     assert again.processed == 0 and again.reused == 7
+    # a source whose time changed but whose content did not (a copy, re-provisioned data) is
+    # still done; one whose content changed, at the same size, is redone
+    notes, truncated = source_tree / "video" / "notes.mp4", source_tree / "video" / "truncated.mp4"
+    os.utime(notes, (notes.stat().st_atime, notes.stat().st_mtime + 3600))
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[:100] + bytes(255 - b for b in data[100:200]) + data[200:])
+    touched = prepare_dataset([source_tree], out, config, workers=1, progress=False)
+    assert touched.processed == 1 and touched.reused == 6
+    assert all(len(json.loads(line)["source_sha256"]) == 64
+               for line in (out / "manifest.jsonl").read_text().splitlines())
 
     # an interrupted write (left-over temporary file) and a damaged shard are redone
     damaged = out / by_id["bbaf3s"]["shard"]

@@ -8,13 +8,15 @@ Output folder layout::
       manifest.jsonl        one line per finished clip, appended as clips finish
       manifest.json         every clip, ok or skipped with the reason, rewritten at the end
 
-Resumable: a rerun skips clips whose shard is complete and clips skipped
-before for a reason that a rerun cannot change (no audio, no face, unreadable
-file), unless ``retry_skipped``. Shards are renamed into place only when
+Resumable: a rerun skips unchanged sources (same size and modification time,
+or, when only the time changed, the same SHA-256) whose shard is complete, and
+clips skipped before for a reason that a rerun cannot change (no audio, no
+face, unreadable file), unless ``retry_skipped``. Shards are renamed into place only when
 complete, so an interrupted run leaves nothing half-written that reads as good.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -62,6 +64,7 @@ class ClipRecord:
     seconds: float = 0.0
     source_size: int = 0
     source_mtime: float = 0.0
+    source_sha256: str = ""        # content hash: a copied or re-provisioned file keeps its shard
 
 
 @dataclass
@@ -147,6 +150,7 @@ def _prepare_one(clip: SourceClip, shard_path: Path, require_audio: bool) -> Cli
         status="skipped",
         source_size=stat.st_size,
         source_mtime=stat.st_mtime,
+        source_sha256=_sha256(clip.path),
     )
     t0 = time.perf_counter()
     try:
@@ -211,13 +215,29 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _still_valid(record: ClipRecord, clip: SourceClip, out_dir: Path, retry_skipped: bool) -> bool:
+    """The record still describes ``clip``: same size and modification time, or, when only the
+    time differs (a copy, a checkout, re-provisioned data), the same content hash."""
     try:
         stat = clip.path.stat()
     except OSError:
         return False
-    if record.source_size != stat.st_size or abs(record.source_mtime - stat.st_mtime) > 1e-3:
+    if record.source_size != stat.st_size:
         return False
+    if abs(record.source_mtime - stat.st_mtime) > 1e-3:
+        try:
+            if not record.source_sha256 or _sha256(clip.path) != record.source_sha256:
+                return False
+        except OSError:
+            return False
     if record.status == "ok":
         return is_complete_shard(out_dir / record.shard)
     return not retry_skipped and record.reason != "error"
