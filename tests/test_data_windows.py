@@ -134,6 +134,38 @@ def test_colour_jitter_recolours_lr_and_hr_alike(shard) -> None:
         FrameWindowDataset([shard], color_jitter=1.5)
 
 
+def test_geometric_jitter_moves_frames_boxes_and_lr_alike(shard) -> None:
+    plain = FrameWindowDataset([shard], seq_len=2, train=True, seed=5)
+    moved = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, geometric_jitter=1.0)
+    changes = []
+    for i in range(6):
+        assert moved.sample_position(i) == plain.sample_position(i)          # same frames, only moved
+        a, b = plain[i], moved[i]
+        assert b["hr"].shape == a["hr"].shape and b["lr"].shape == a["lr"].shape
+        changes.append(float((b["hr"] - a["hr"]).abs().mean()))
+        # the LR window is degraded from the moved HR frames (centre frame = the target)
+        centre = b["lr"][:, b["lr"].shape[1] // 2]
+        assert float((degrade(b["hr"], 4).clamp(0, 1) - centre).abs().mean()) < 0.003
+        # every frame of the window moved by the same map: the neighbours still match the plain
+        # sample's neighbours no better than the centre does (no frame left unmoved)
+        assert float((b["lr"] - a["lr"]).abs().mean(dim=(0, 2, 3, 4)).min()) > 0.005
+        # mouth boxes follow the face: the box of the moved frame holds the moved mouth
+        box, old = b["mouth_boxes"][0], a["mouth_boxes"][0]
+        assert 0 <= float(box.min()) and float(box.max()) <= 128 and float(box[2] - box[0]) > 0
+        ys, xs = slice(int(box[1]), int(box[3]) + 1), slice(int(box[0]), int(box[2]) + 1)
+        oys, oxs = slice(int(old[1]), int(old[3]) + 1), slice(int(old[0]), int(old[2]) + 1)
+        inside = float(b["hr"][0][:, ys, xs].mean())
+        assert abs(inside - float(a["hr"][0][:, oys, oxs].mean())) < 0.05
+    assert max(changes) > 0.02
+    again = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, geometric_jitter=1.0)
+    assert torch.equal(again[3]["hr"], moved[3]["hr"])                          # seed and index decide
+    val = FrameWindowDataset([shard], seq_len=2, train=False, geometric_jitter=1.0, samples_per_clip=2)
+    ref = FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=2)
+    assert torch.equal(val[1]["hr"], ref[1]["hr"])                              # validation is never moved
+    with pytest.raises(ValueError, match="geometric_jitter"):
+        FrameWindowDataset([shard], geometric_jitter=-0.1)
+
+
 def test_speaker_balanced_weights_temper_a_dominant_speaker(prepared) -> None:
     ids, frames = ["big/1", "big/2", "small/1"], [300, 100, 100]
     assert np.allclose(speaker_balanced_weights(ids, frames, power=1.0), [0.6, 0.2, 0.2])      # frame-uniform

@@ -384,7 +384,8 @@ def train(args: argparse.Namespace) -> int:
                                                 d.speaker_rules, d.speaker_sampling_power)
     train_ds = FrameWindowDataset(train_clips, d.num_frames, d.seq_len, train=True, seed=exp.optim.seed,
                                   hflip_prob=d.hflip_prob, length=total_samples, clip_weights=clip_weights,
-                                  color_jitter=d.color_jitter)
+                                  color_jitter=d.color_jitter, geometric_jitter=d.geometric_jitter,
+                                  degradation=d.degradation, scale=d.scale)
     val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False,
                                 samples_per_clip=d.val_samples_per_clip)
     if main_proc and split.same_recordings:

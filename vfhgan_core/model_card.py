@@ -213,7 +213,10 @@ def write_model_card(
     data_rows += [
         ("degradation", f"{data.degradation} ×{data.scale}, rounded to 8 bits"),
         ("sample", f"{data.seq_len} consecutive frame(s), each with its {data.num_frames}-frame LR window"),
-        ("augmentation", f"horizontal flip p = {_fmt(data.hflip_prob)}"),
+        ("augmentation", ", ".join([f"horizontal flip p = {_fmt(data.hflip_prob)}"]
+                                   + ([f"colour jitter {_fmt(data.color_jitter)}"] if data.color_jitter else [])
+                                   + ([f"geometric jitter {_fmt(data.geometric_jitter)}"]
+                                      if data.geometric_jitter else []))),
     ]
     split_lines = ["The split is by speaker: no validation speaker is seen in training."]
     dropped = dict(extra.get("val_same_recordings") or {})

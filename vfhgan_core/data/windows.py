@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -169,6 +170,23 @@ def color_transform(rng: np.random.Generator, strength: float) -> tuple[np.ndarr
     a = brightness * contrast * saturation @ gains
     b = brightness * (1.0 - contrast) * 0.5 * np.ones(3)
     return a.astype(np.float32), b.astype(np.float32)
+
+
+def geometric_transform(rng: np.random.Generator, strength: float, side: int) -> np.ndarray:
+    """A random similarity map of a ``side``-pixel crop onto itself: ``(2, 3)`` float32 for ``cv2.warpAffine``.
+
+    At ``strength`` 1: scale in [1/1.1, 1.1], rotation within ±10° and shift within ±6 % of
+    the side, about the crop centre; smaller strengths shrink every range alike. Faces of
+    other people sit a little differently in the aligned crop; this shows the network more
+    of those placements than one training speaker provides.
+    """
+    scale = float(np.exp(rng.uniform(-1.0, 1.0) * strength * np.log(1.1)))
+    angle = float(rng.uniform(-10.0, 10.0) * strength)
+    shift = rng.uniform(-0.06, 0.06, size=2) * strength * side
+    centre = ((side - 1) / 2.0, (side - 1) / 2.0)
+    matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+    matrix[:, 2] += shift
+    return matrix.astype(np.float32)
 
 
 @dataclass
@@ -378,6 +396,9 @@ class FrameWindowDataset(Dataset):
             :func:`speaker_balanced_weights`); ``None``: in proportion to its start positions.
         color_jitter: strength of a random colour change applied alike to a training
             sample's LR and HR frames (:func:`color_transform`; 0 = off, 1 = full range).
+        geometric_jitter: strength of a random scale / rotation / shift of a training
+            sample's HR frames (:func:`geometric_transform`, the same map for every frame of
+            the sample; 0 = off); its LR frames are then degraded from the moved HR frames.
 
     Each item is a dict of tensors:
 
@@ -402,6 +423,7 @@ class FrameWindowDataset(Dataset):
         length: int = 1_000_000,
         clip_weights: Sequence[float] | None = None,
         color_jitter: float = 0.0,
+        geometric_jitter: float = 0.0,
     ) -> None:
         if num_frames < 1 or num_frames % 2 == 0:
             raise ValueError(f"num_frames must be odd and >= 1, got {num_frames}")
@@ -411,6 +433,10 @@ class FrameWindowDataset(Dataset):
             raise ValueError(f"hflip_prob must be in [0, 1], got {hflip_prob}")
         if not 0.0 <= color_jitter <= 1.0:
             raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}")
+        if not 0.0 <= geometric_jitter <= 1.0:
+            raise ValueError(f"geometric_jitter must be in [0, 1], got {geometric_jitter}")
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
         if samples_per_clip < 1 or length < 1:
             raise ValueError("samples_per_clip and length must be >= 1")
         items = list(shards)
@@ -430,6 +456,8 @@ class FrameWindowDataset(Dataset):
         self.samples_per_clip = samples_per_clip
         self.length = int(length)
         self.color_jitter = float(color_jitter)
+        self.geometric_jitter = float(geometric_jitter)
+        self.degradation, self.scale = degradation, scale
         # training: a clip is drawn with probability proportional to its number of start positions
         starts = np.array([c.num_frames - seq_len + 1 for c in self.clips], dtype=np.float64)
         self._clip_p = starts / starts.sum()
@@ -461,32 +489,48 @@ class FrameWindowDataset(Dataset):
 
     def sample_position(self, index: int) -> tuple[int, int, bool]:
         """``(clip index, first frame, mirrored)`` of sample ``index``."""
-        ci, start, flip, _ = self._draw(index)
+        ci, start, flip, _, _ = self._draw(index)
         return ci, start, flip
 
-    def _draw(self, index: int) -> tuple[int, int, bool, tuple[np.ndarray, np.ndarray] | None]:
-        """Clip, start, mirroring and colour map (``None``: unchanged) of sample ``index``."""
+    def _draw(self, index: int):
+        """Clip, start, mirroring, colour map and geometric map (``None``: unchanged) of sample ``index``."""
         if not self.train:
             ci, start = self._fixed[index]
-            return ci, start, False, None
+            return ci, start, False, None, None
         rng = np.random.default_rng([self.seed, int(index)])
         ci = int(rng.choice(len(self.clips), p=self._clip_p))
         start = int(rng.integers(0, self.clips[ci].num_frames - self.seq_len + 1))
         flip = bool(rng.random() < self.hflip_prob)
         colour = color_transform(rng, self.color_jitter) if self.color_jitter > 0 else None
-        return ci, start, flip, colour
+        moved = (geometric_transform(rng, self.geometric_jitter, self.clips[ci].hr.shape[1])
+                 if self.geometric_jitter > 0 else None)
+        return ci, start, flip, colour, moved
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0 or (not self.train and index >= len(self._fixed)):
             raise IndexError(index)
-        ci, start, flip, colour = self._draw(index)
+        ci, start, flip, colour, moved = self._draw(index)
         clip = self.clips[ci]
         j = self.num_frames // 2
         targets = np.arange(start, start + self.seq_len)
         window_idx = np.clip(targets[:, None] + np.arange(-j, j + 1)[None, :], 0, clip.num_frames - 1)
-        lr = clip.lr[window_idx]                               # (S, F, h, w, 3) uint8
-        hr = clip.hr[targets]                                  # (S, H, W, 3) uint8
         boxes = clip.mouth_boxes[targets].copy()               # (S, 4)
+        if moved is None:
+            lr = clip.lr[window_idx]                           # (S, F, h, w, 3) uint8
+            hr = clip.hr[targets]                              # (S, H, W, 3) uint8
+        else:
+            side = clip.hr.shape[1]
+            frames = np.unique(window_idx)
+            warped = {int(f): cv2.warpAffine(clip.hr[f], moved, (side, side), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_REFLECT_101) for f in frames}
+            stack = np.stack([warped[int(f)] for f in frames])
+            lows = dict(zip(frames.tolist(), degrade(stack, self.scale, self.degradation)))
+            lr = np.stack([[lows[int(f)] for f in row] for row in window_idx])
+            hr = np.stack([warped[int(t)] for t in targets])
+            corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
+            mapped = corners @ moved[:, :2].T + moved[:, 2]    # (S, 4 corners, 2)
+            boxes = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1).clip(0, side)
+            boxes = boxes.astype(np.float32)
         if flip:
             lr = lr[..., ::-1, :]
             hr = hr[..., ::-1, :]
