@@ -84,6 +84,15 @@ def test_prepare_writes_shards_manifest_and_resumes(source_tree: Path, config: P
     # resume: nothing is redone
     again = prepare_dataset([source_tree], out, config, workers=2, progress=False)
     assert again.processed == 0 and again.reused == 7
+    # runs that reuse the folder at the same time (two evaluations sharing a cache) do not clash
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: prepare_dataset([source_tree], out, config, workers=1, progress=False),
+                             range(8)))
+    assert all(r.processed == 0 and r.reused == 7 for r in runs)
+    assert not list(out.glob(".*.tmp"))
+
     # a source whose time changed but whose content did not (a copy, re-provisioned data) is
     # still done; one whose content changed, at the same size, is redone
     notes, truncated = source_tree / "video" / "notes.mp4", source_tree / "video" / "truncated.mp4"

@@ -22,6 +22,7 @@ import logging
 import multiprocessing as mp
 import os
 import re
+import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -210,9 +211,12 @@ def _read_log(path: Path) -> dict[str, ClipRecord]:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # a temporary name of its own, so two runs that reuse one folder (two evaluations sharing a
+    # cache) never rename each other's file away
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     suffix=".tmp", delete=False) as f:
+        f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    os.replace(f.name, path)
 
 
 def _sha256(path: Path) -> str:
