@@ -114,13 +114,18 @@ def test_mirrored_samples_mirror_frames_and_mouth_boxes(shard) -> None:
     assert torch.equal(box_b[:, [1, 3]], box_a[:, [1, 3]])
 
 
-def test_colour_jitter_recolours_lr_and_hr_alike(shard) -> None:
+def augmented_pairs(shard, n: int = 6, **augment):
+    """``n`` training samples without and with ``augment`` (same seed); they must draw the same frames."""
     plain = FrameWindowDataset([shard], seq_len=2, train=True, seed=5)
-    jittered = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, color_jitter=1.0)
+    changed = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, **augment)
+    for i in range(n):
+        assert changed.sample_position(i) == plain.sample_position(i)
+        yield plain[i], changed[i]
+
+
+def test_colour_jitter_recolours_lr_and_hr_alike(shard) -> None:
     changes = []
-    for i in range(6):
-        assert jittered.sample_position(i) == plain.sample_position(i)      # same frames, only recoloured
-        a, b = plain[i], jittered[i]
+    for a, b in augmented_pairs(shard, color_jitter=1.0):
         changes.append(float((b["hr"] - a["hr"]).abs().mean()))
         # LR made from the recoloured HR equals the recoloured LR, up to 8-bit rounding and clipping
         lr_from_hr = degrade(b["hr"], 4).clamp(0, 1)
@@ -135,12 +140,8 @@ def test_colour_jitter_recolours_lr_and_hr_alike(shard) -> None:
 
 
 def test_geometric_jitter_moves_frames_boxes_and_lr_alike(shard) -> None:
-    plain = FrameWindowDataset([shard], seq_len=2, train=True, seed=5)
-    moved = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, geometric_jitter=1.0)
     changes = []
-    for i in range(6):
-        assert moved.sample_position(i) == plain.sample_position(i)          # same frames, only moved
-        a, b = plain[i], moved[i]
+    for a, b in augmented_pairs(shard, geometric_jitter=1.0):
         assert b["hr"].shape == a["hr"].shape and b["lr"].shape == a["lr"].shape
         changes.append(float((b["hr"] - a["hr"]).abs().mean()))
         # the LR window is degraded from the moved HR frames (centre frame = the target)
@@ -157,6 +158,7 @@ def test_geometric_jitter_moves_frames_boxes_and_lr_alike(shard) -> None:
         inside = float(b["hr"][0][:, ys, xs].mean())
         assert abs(inside - float(a["hr"][0][:, oys, oxs].mean())) < 0.05
     assert max(changes) > 0.02
+    moved = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, geometric_jitter=1.0)
     again = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, geometric_jitter=1.0)
     assert torch.equal(again[3]["hr"], moved[3]["hr"])                          # seed and index decide
     val = FrameWindowDataset([shard], seq_len=2, train=False, geometric_jitter=1.0, samples_per_clip=2)

@@ -432,20 +432,20 @@ def evaluate(
         while name in chosen_by_dataset:  # two sources with the same folder name stay apart
             name, n = f"{base}-{n}", n + 1
         shards = dataset_clips(source, cache_dir, prepare)
+        twins: dict[str, str] = {}
+        if config.training_clips == "exclude" and trained_on:
+            # training clips under another name (e.g. a corpus clip redistributed elsewhere)
+            twins = find_same_recordings({c: shard_fingerprint(p) for c, p in shards.items() if c not in trained_on},
+                                         trained_on)
         chosen: list[tuple[str, Path]] = []
         for clip_id, path in sorted(shards.items()):
             if config.max_clips is not None and len(chosen) >= config.max_clips:
                 break
-            if config.training_clips == "exclude":
-                if clip_id in trained_on:
-                    excluded.append(clip_id)
-                    continue
-                # the same recording under another name (e.g. a corpus clip redistributed elsewhere)
-                twin = find_same_recordings({clip_id: shard_fingerprint(path)}, trained_on)
-                if twin:
-                    excluded.append(clip_id)
-                    same_recordings[clip_id] = twin[clip_id]
-                    continue
+            if config.training_clips == "exclude" and (clip_id in trained_on or clip_id in twins):
+                excluded.append(clip_id)
+                if clip_id in twins:
+                    same_recordings[clip_id] = twins[clip_id]
+                continue
             if config.sentences == "heldout":
                 try:
                     shard_words = read_shard_meta(path).get("words", [])

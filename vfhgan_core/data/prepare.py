@@ -11,8 +11,9 @@ Output folder layout::
 Resumable: a rerun skips unchanged sources (same size and modification time,
 or, when only the time changed, the same SHA-256) whose shard is complete, and
 clips skipped before for a reason that a rerun cannot change (no audio, no
-face, unreadable file), unless ``retry_skipped``. Shards are renamed into place only when
-complete, so an interrupted run leaves nothing half-written that reads as good.
+face, unreadable file), unless ``retry_skipped``. Shards are renamed into
+place only when complete, so an interrupted run leaves nothing half-written
+that reads as good.
 """
 from __future__ import annotations
 
@@ -220,6 +221,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _sha256(path: Path) -> str:
+    # read in blocks (hashlib.file_digest would do this, but needs Python 3.11; we support 3.10)
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

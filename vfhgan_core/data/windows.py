@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.faces.crops import DEGRADATIONS, degrade
+from vfhgan_core.faces.crops import DEGRADATIONS, degrade, transform_points
 
 if TYPE_CHECKING:
     from vfhgan_core.data.words import SentenceSplit
@@ -435,8 +435,6 @@ class FrameWindowDataset(Dataset):
             raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}")
         if not 0.0 <= geometric_jitter <= 1.0:
             raise ValueError(f"geometric_jitter must be in [0, 1], got {geometric_jitter}")
-        if degradation not in DEGRADATIONS:
-            raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
         if samples_per_clip < 1 or length < 1:
             raise ValueError("samples_per_clip and length must be >= 1")
         items = list(shards)
@@ -492,7 +490,7 @@ class FrameWindowDataset(Dataset):
         ci, start, flip, _, _ = self._draw(index)
         return ci, start, flip
 
-    def _draw(self, index: int):
+    def _draw(self, index: int) -> tuple[int, int, bool, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
         """Clip, start, mirroring, colour map and geometric map (``None``: unchanged) of sample ``index``."""
         if not self.train:
             ci, start = self._fixed[index]
@@ -520,17 +518,14 @@ class FrameWindowDataset(Dataset):
             hr = clip.hr[targets]                              # (S, H, W, 3) uint8
         else:
             side = clip.hr.shape[1]
-            frames = np.unique(window_idx)
-            warped = {int(f): cv2.warpAffine(clip.hr[f], moved, (side, side), flags=cv2.INTER_LINEAR,
-                                             borderMode=cv2.BORDER_REFLECT_101) for f in frames}
-            stack = np.stack([warped[int(f)] for f in frames])
-            lows = dict(zip(frames.tolist(), degrade(stack, self.scale, self.degradation)))
-            lr = np.stack([[lows[int(f)] for f in row] for row in window_idx])
-            hr = np.stack([warped[int(t)] for t in targets])
-            corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], axis=1)
-            mapped = corners @ moved[:, :2].T + moved[:, 2]    # (S, 4 corners, 2)
+            frames, where = np.unique(window_idx, return_inverse=True)   # each frame warped once
+            warped = np.stack([cv2.warpAffine(clip.hr[f], moved, (side, side), flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_REFLECT_101) for f in frames])
+            lr = degrade(warped, self.scale, self.degradation)[where.reshape(window_idx.shape)]
+            hr = warped[np.searchsorted(frames, targets)]
+            corners = boxes[:, [[0, 1], [2, 1], [0, 3], [2, 3]]]        # (S, 4 corners, 2)
+            mapped = transform_points(corners, moved)
             boxes = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1).clip(0, side)
-            boxes = boxes.astype(np.float32)
         if flip:
             lr = lr[..., ::-1, :]
             hr = hr[..., ::-1, :]
