@@ -200,8 +200,9 @@ def test_inference_chunking_gives_the_same_result():
         whole = model(lr, mel)
         model.inference_chunk = 2
         chunked = model(lr, mel)
-    torch.testing.assert_close(chunked.sr, whole.sr, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(chunked.sr_x2, whole.sr_x2, rtol=1e-5, atol=1e-6)
+    # float32 kernels sum in a batch-size-dependent order: 1e-5 is 1/400 of an 8-bit level
+    torch.testing.assert_close(chunked.sr, whole.sr, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(chunked.sr_x2, whole.sr_x2, rtol=1e-5, atol=1e-5)
 
 
 def _custom_model() -> VFHGANGenerator:

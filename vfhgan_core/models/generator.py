@@ -37,8 +37,8 @@ returned unclamped (losses see the raw values and every pixel keeps its
 gradient); in eval mode (``model.eval()``, which :meth:`from_pretrained`
 sets) they are clamped to [0, 1].
 
-Cost (see :mod:`vfhgan_core.bench`): the default preset (0.40 M parameters,
-0.58 GFLOPs per output frame) is built for the CPU demo: about 5 ms per frame
+Cost (see :mod:`vfhgan_core.bench`): the default preset (0.56 M parameters,
+0.89 GFLOPs per output frame) is built for the CPU demo: about 10 ms per frame
 batched on 2 cores (float32), by keeping most computation at 32×32, no feature
 maps at 128×128, channels-last (NHWC) tensors on CPU, and — without autograd —
 running large batches in cache-sized chunks (:attr:`VFHGANGenerator.inference_chunk`).
@@ -113,7 +113,7 @@ class GeneratorConfig:
     num_frames: int = 5
     scale: int = 4
     widths: tuple[int, int, int] = (64, 32, 0)
-    depths: tuple[int, int, int] = (4, 0, 0)
+    depths: tuple[int, int, int] = (8, 0, 0)
     filter_kernels: tuple[int, ...] = FILTER_KERNELS
     expansion: int = 1
     se_reduction: int = 4
@@ -167,12 +167,12 @@ class GeneratorConfig:
 
     @classmethod
     def small(cls, **overrides) -> GeneratorConfig:
-        """The default preset: built for the CPU demo (≥ 100 frames/s batched on 2 cores)."""
+        """The default preset: built for the CPU demo (about 100 frames/s batched on 2 cores)."""
         return cls(**overrides)
 
     @classmethod
     def large(cls, **overrides) -> GeneratorConfig:
-        """A wider, deeper preset for GPU training (about 9× the default's FLOPs, 6× its parameters)."""
+        """A wider, deeper preset for GPU training (about 6× the default's FLOPs, 4.5× its parameters)."""
         base = dict(widths=(128, 64, 32), depths=(8, 2, 1), audio_dim=128,
                     audio_channels=(32, 64, 96, 128), latent_dim=128,
                     attention_layers=2, attention_heads=8)
