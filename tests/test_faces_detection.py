@@ -231,6 +231,35 @@ def test_no_model_no_network_falls_back_to_haar(tmp_path, monkeypatch, grid_fram
     assert iou(haar_faces[0].box, reference.box) > 0.7
 
 
+@pytest.mark.parametrize(
+    "clip", ["grid_s1/video/bbaf2n.mp4", "voxceleb2/Audio_Source_00015.mp4", "hdtf/RD_Radio2_000.mp4"]
+)
+def test_haar_coarse_pass_finds_the_full_search_faces(data_dir, clip):
+    frames = read_frames(data_dir / clip, count=3, step=4)
+    coarse, full = HaarDetector(), HaarDetector(coarse_fraction=0.0)
+    for frame in frames:
+        expected = full.detect(frame)
+        found = coarse.detect(frame)
+        assert len(expected) >= 1
+        assert [f.score for f in found] == [f.score for f in expected]
+        for a, b in zip(found, expected):
+            np.testing.assert_array_equal(a.box, b.box)
+
+
+def test_haar_falls_back_to_the_full_search_for_small_faces(grid_frame):
+    # the GRID face shrunk to ~70 px in a 640 x 480 frame: below a quarter of the
+    # shorter side (120 px), so only the full search finds it
+    small = cv2.resize(grid_frame, (180, 144), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[200:344, 300:480] = small
+    faces = HaarDetector().detect(frame)
+    assert len(faces) == 1
+    assert 40 < faces[0].width < 120
+    assert 300 <= faces[0].box[0] and faces[0].box[2] <= 480
+    with pytest.raises(ValueError, match="coarse_fraction"):
+        HaarDetector(coarse_fraction=1.5)
+
+
 def test_fallback_refused_raises(tmp_path, monkeypatch):
     monkeypatch.delenv(DETECTOR_MODEL_ENV, raising=False)
     config = DetectorConfig(insightface_root=str(tmp_path), allow_download=False, allow_fallback=False)

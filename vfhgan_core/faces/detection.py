@@ -318,15 +318,30 @@ class HaarDetector:
     count), so it grows with the cascade's confidence but is not calibrated
     like SCRFD's.
 
+    The search is coarse to fine: faces whose side is at least
+    ``coarse_fraction`` of the frame's shorter side are looked for first, and
+    the full search down to ``min_face`` runs only on frames where none is
+    found. A cascade scans its pyramid level by level, so the coarse pass
+    skips the large fine levels that cost most of the time (a 512 x 512 HDTF
+    frame: about 8x faster; a 360 x 288 GRID frame: 2-3x), and it finds big
+    faces with the same boxes and neighbour counts as the full search
+    (checked on GRID, VoxCeleb2 and HDTF frames in ``tests/test_faces_detection.py``).
+    Small faces beside a big one are then not reported; the tracker follows
+    the big face in any case.
+
     Args:
         min_face: smallest face side in pixels searched for.
         scale_factor: image pyramid step of ``detectMultiScale``.
         min_neighbors: raw hits needed to keep a face.
+        coarse_fraction: smallest face side of the coarse pass, as a fraction
+            of the frame's shorter side (0 searches every frame fully).
     """
 
     name = "haar"
 
-    def __init__(self, min_face: int = 20, scale_factor: float = 1.1, min_neighbors: int = 5) -> None:
+    def __init__(
+        self, min_face: int = 20, scale_factor: float = 1.1, min_neighbors: int = 5, coarse_fraction: float = 0.25
+    ) -> None:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
@@ -337,6 +352,9 @@ class HaarDetector:
         self.min_face = int(min_face)
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
+        if not 0.0 <= coarse_fraction <= 1.0:
+            raise ValueError(f"coarse_fraction must be in [0, 1], got {coarse_fraction}")
+        self.coarse_fraction = float(coarse_fraction)
 
     def __repr__(self) -> str:
         return f"HaarDetector(min_face={self.min_face})"
@@ -345,12 +363,17 @@ class HaarDetector:
         """Frontal faces in ``frame_rgb`` (uint8 ``(H, W, 3)`` RGB), best score first."""
         frame = _check_frame(frame_rgb)
         gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-        rects, neighbours = self._cascade.detectMultiScale2(
-            gray,
-            scaleFactor=self.scale_factor,
-            minNeighbors=self.min_neighbors,
-            minSize=(self.min_face, self.min_face),
-        )
+        coarse = int(self.coarse_fraction * min(gray.shape))
+        rects, neighbours = (), ()
+        for min_side in ([coarse] if coarse > self.min_face else []) + [self.min_face]:
+            rects, neighbours = self._cascade.detectMultiScale2(
+                gray,
+                scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors,
+                minSize=(min_side, min_side),
+            )
+            if len(rects):
+                break
         faces = []
         for (x, y, w, h), n in zip(np.asarray(rects).reshape(-1, 4), np.asarray(neighbours).reshape(-1)):
             side = float(w)
