@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +110,20 @@ def test_prepare_writes_shards_manifest_and_resumes(source_tree: Path, config: P
     # an interrupted write (left-over temporary file) and a damaged shard are redone
     damaged = out / by_id["bbaf3s"]["shard"]
     damaged.write_bytes(damaged.read_bytes()[:1000])
-    (damaged.parent / f".{damaged.name}.999.tmp").write_bytes(b"partial")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    (damaged.parent / f".{damaged.name}.{int(finished.stdout)}.tmp").write_bytes(b"partial")
+    # ... but a temporary file that a running prepare (here: our parent process) is
+    # still writing is left alone
+    busy = damaged.parent / f".other.npz.{os.getppid()}.tmp"
+    busy.write_bytes(b"being written")
     third = prepare_dataset([source_tree], out, config, workers=1, progress=False)
     assert third.processed == 1 and third.reused == 6
     assert load_shard(damaged).num_frames == 75
+    assert list(damaged.parent.glob(".*.tmp")) == [busy]
+    old = time.time() - 7 * 3600  # unless it has not been written to for hours
+    os.utime(busy, (old, old))
+    prepare_dataset([source_tree], out, config, workers=1, progress=False)
     assert not list(damaged.parent.glob(".*.tmp"))
 
 

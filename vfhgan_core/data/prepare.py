@@ -249,6 +249,29 @@ def _still_valid(record: ClipRecord, clip: SourceClip, out_dir: Path, retry_skip
     return not retry_skipped and record.reason != "error"
 
 
+def _is_abandoned(tmp: Path, max_age_s: float = 6 * 3600) -> bool:
+    """Whether a shard's temporary file (``.NAME.PID.tmp``) belongs to no running writer.
+
+    It does when its process is gone or is this one, when the name carries no
+    process id, or when it has not been written to for ``max_age_s`` (a process
+    id reused since, or a writer on another machine sharing the folder).
+    """
+    try:
+        pid = int(tmp.name.rsplit(".", 2)[-2])
+        age = time.time() - tmp.stat().st_mtime
+    except (ValueError, IndexError, OSError):
+        return True
+    if pid == os.getpid() or age > max_age_s:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 def prepare_dataset(
     sources: list[str | Path],
     out_dir: str | Path,
@@ -274,9 +297,11 @@ def prepare_dataset(
     else:
         _write_json_atomic(config_path, wanted)
 
-    # temporary files of an interrupted run are never read as shards: clear them
+    # temporary files of an interrupted run are never read as shards: clear them,
+    # but not those another prepare of the same folder is still writing
     for stale in (out_dir / "shards").rglob(".*.tmp") if (out_dir / "shards").exists() else ():
-        stale.unlink(missing_ok=True)
+        if _is_abandoned(stale):
+            stale.unlink(missing_ok=True)
     clips = discover_sources(sources)
     if limit is not None:
         clips = clips[:limit]
