@@ -135,3 +135,30 @@ def test_other_settings_in_same_folder_are_refused(source_tree: Path, config: Pi
     other = PipelineConfig(detector=config.detector, detect_every=5)
     with pytest.raises(VFHGANError, match="other settings"):
         prepare_dataset([source_tree / "video" / "notes.mp4"], out, other, workers=1, progress=False)
+
+
+def test_folder_prepared_before_a_setting_existed_is_reused(source_tree: Path, config: PipelineConfig,
+                                                             tmp_path: Path) -> None:
+    from vfhgan_core.errors import VFHGANError
+
+    out = tmp_path / "o"
+    clip = source_tree / "video" / "notes.mp4"
+    first = prepare_dataset([clip], out, config, workers=1, progress=False)
+    # as an older version wrote it: without two settings that exist now
+    saved = json.loads((out / "prepare_config.json").read_text())
+    del saved["pipeline"]["chunk_frames"], saved["pipeline"]["detector"]["download_timeout"]
+    (out / "prepare_config.json").write_text(json.dumps(saved))
+    again = prepare_dataset([clip], out, config, workers=1, progress=False)
+    assert again.processed == 0 and again.reused == first.processed
+    rewritten = json.loads((out / "prepare_config.json").read_text())
+    assert rewritten["pipeline"]["chunk_frames"] == config.chunk_frames
+    # a missing setting means its default, so asking for another value is refused
+    (out / "prepare_config.json").write_text(json.dumps(saved))
+    with pytest.raises(VFHGANError, match="other settings"):
+        prepare_dataset([clip], out, PipelineConfig(detector=config.detector, chunk_frames=config.chunk_frames + 1),
+                        workers=1, progress=False)
+    # settings this version does not know are refused too
+    saved["pipeline"]["from_the_future"] = 1
+    (out / "prepare_config.json").write_text(json.dumps(saved))
+    with pytest.raises(VFHGANError, match="other settings"):
+        prepare_dataset([clip], out, config, workers=1, progress=False)

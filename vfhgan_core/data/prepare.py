@@ -3,7 +3,8 @@
 Output folder layout::
 
     OUT/
-      prepare_config.json   the PipelineConfig used (a rerun with other settings is refused)
+      prepare_config.json   the PipelineConfig used (a rerun with other settings is refused;
+                            settings added since the folder was made count as their defaults)
       shards/<clip id>.npz  one ClipShard per usable clip (see vfhgan_core.data.shards)
       manifest.jsonl        one line per finished clip, appended as clips finish
       manifest.json         every clip, ok or skipped with the reason, rewritten at the end
@@ -249,6 +250,19 @@ def _still_valid(record: ClipRecord, clip: SourceClip, out_dir: Path, retry_skip
     return not retry_skipped and record.reason != "error"
 
 
+def _settings_as_now(saved: Any) -> Any:
+    """A saved ``prepare_config.json`` in today's form: settings added to
+    :class:`PipelineConfig` since it was written take their defaults, so a folder
+    prepared before a new setting existed is reused while the setting keeps the
+    old behaviour. Unreadable or unknown settings are returned as they are (and
+    then differ from any wanted settings)."""
+    try:
+        pipeline = to_dict(from_dict(PipelineConfig, saved["pipeline"]))
+    except (KeyError, TypeError, ValueError):
+        return saved
+    return dict(saved, pipeline=pipeline)
+
+
 def _is_abandoned(tmp: Path, max_age_s: float = 6 * 3600) -> bool:
     """Whether a shard's temporary file (``.NAME.PID.tmp``) belongs to no running writer.
 
@@ -288,14 +302,13 @@ def prepare_dataset(
     config_path = out_dir / "prepare_config.json"
     wanted = {"pipeline": to_dict(config), "require_audio": require_audio}
     if config_path.exists():
-        previous = json.loads(config_path.read_text())
+        previous = _settings_as_now(json.loads(config_path.read_text()))
         if previous != wanted:
             raise VFHGANError(
                 f"{out_dir} was prepared with other settings ({config_path}); "
                 "use a new --out folder or delete the old one"
             )
-    else:
-        _write_json_atomic(config_path, wanted)
+    _write_json_atomic(config_path, wanted)
 
     # temporary files of an interrupted run are never read as shards: clear them,
     # but not those another prepare of the same folder is still writing
