@@ -1,12 +1,23 @@
 """Shards: atomic writes, complete-file checks, version checks."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vfhgan_core.data.shards import ClipShard, ShardError, is_complete_shard, load_shard, read_shard_meta
+from vfhgan_core.data.shards import (
+    ClipShard,
+    ShardError,
+    is_abandoned_temporary,
+    is_complete_shard,
+    load_shard,
+    read_shard_meta,
+)
 
 
 def _shard(t: int = 5) -> ClipShard:
@@ -56,3 +67,21 @@ def test_mismatched_lengths_are_refused() -> None:
     shard = _shard()
     with pytest.raises(ShardError, match="mouth_boxes"):
         ClipShard(**{**shard.__dict__, "mouth_boxes": shard.mouth_boxes[:3]})
+
+
+def test_temporary_files_of_running_writers_are_not_abandoned(tmp_path: Path) -> None:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    gone = tmp_path / f".a.npz.{int(ended.stdout)}.tmp"
+    running = tmp_path / f".b.npz.{os.getppid()}.tmp"  # our parent process is alive
+    ours = tmp_path / f".c.npz.{os.getpid()}.tmp"      # this process is not writing it now
+    unnamed = tmp_path / ".d.npz.tmp"
+    for path in (gone, running, ours, unnamed):
+        path.write_bytes(b"partial")
+    assert is_abandoned_temporary(gone)
+    assert not is_abandoned_temporary(running)
+    assert is_abandoned_temporary(ours)
+    assert is_abandoned_temporary(unnamed)
+    old = time.time() - 7 * 3600  # untouched for hours: abandoned whoever holds the id
+    os.utime(running, (old, old))
+    assert is_abandoned_temporary(running)

@@ -34,7 +34,7 @@ from typing import Any
 
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.data.alignments import find_align_file, read_align
-from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, is_complete_shard
+from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, is_abandoned_temporary, is_complete_shard
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
 
@@ -263,29 +263,6 @@ def _settings_as_now(saved: Any) -> Any:
     return dict(saved, pipeline=pipeline)
 
 
-def _is_abandoned(tmp: Path, max_age_s: float = 6 * 3600) -> bool:
-    """Whether a shard's temporary file (``.NAME.PID.tmp``) belongs to no running writer.
-
-    It does when its process is gone or is this one, when the name carries no
-    process id, or when it has not been written to for ``max_age_s`` (a process
-    id reused since, or a writer on another machine sharing the folder).
-    """
-    try:
-        pid = int(tmp.name.rsplit(".", 2)[-2])
-        age = time.time() - tmp.stat().st_mtime
-    except (ValueError, IndexError, OSError):
-        return True
-    if pid == os.getpid() or age > max_age_s:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
-        return False
-    return False
-
-
 def prepare_dataset(
     sources: list[str | Path],
     out_dir: str | Path,
@@ -313,7 +290,7 @@ def prepare_dataset(
     # temporary files of an interrupted run are never read as shards: clear them,
     # but not those another prepare of the same folder is still writing
     for stale in (out_dir / "shards").rglob(".*.tmp") if (out_dir / "shards").exists() else ():
-        if _is_abandoned(stale):
+        if is_abandoned_temporary(stale):
             stale.unlink(missing_ok=True)
     clips = discover_sources(sources)
     if limit is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,34 @@ _ARRAY_KEYS = ("hr", "timestamps", "mel_windows", "mouth_boxes", "keypoints", "c
 
 class ShardError(Exception):
     """A shard file is missing, incomplete or of another version."""
+
+
+def _temporary_path(path: Path) -> Path:
+    """Where :meth:`ClipShard.save` writes ``path`` before renaming it: ``.NAME.PID.tmp``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def is_abandoned_temporary(tmp: Path, max_age_s: float = 6 * 3600) -> bool:
+    """Whether a temporary shard file (``.NAME.PID.tmp``) has no running writer.
+
+    It has none when its process is gone or is this one, when the name carries
+    no process id, or when it has not been written to for ``max_age_s`` (a
+    process id reused since, or a writer on another machine sharing the folder).
+    """
+    try:
+        pid = int(tmp.name.rsplit(".", 2)[-2])
+        age = time.time() - tmp.stat().st_mtime
+    except (ValueError, IndexError, OSError):
+        return True
+    if pid == os.getpid() or age > max_age_s:
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, owned by another user
+        pass
+    return False
 
 
 @dataclass
@@ -76,7 +105,7 @@ class ClipShard:
         """Write atomically (temporary file in the same folder, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = _temporary_path(path)
         meta = dict(self.meta, clip_id=self.clip_id, shard_version=SHARD_VERSION)
         try:
             with open(tmp, "wb") as fh:

@@ -364,7 +364,6 @@ class HaarDetector:
         frame = _check_frame(frame_rgb)
         gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
         coarse = int(self.coarse_fraction * min(gray.shape))
-        rects, neighbours = (), ()
         for min_side in ([coarse] if coarse > self.min_face else []) + [self.min_face]:
             rects, neighbours = self._cascade.detectMultiScale2(
                 gray,
