@@ -23,6 +23,8 @@ from vfhgan_core.errors import (
     DetectorUnavailableError,
     EmptyVideoError,
     FaceTooSmallError,
+    LabCancelled,
+    LabSettingsError,
     MediaError,
     NoAudioStreamError,
     NoFaceError,
@@ -58,6 +60,8 @@ _ERROR_TITLES: list[tuple[type[BaseException], str]] = [
     (FaceTooSmallError, "Face too small"),
     (DetectorUnavailableError, "Face detector unavailable"),
     (WeightsNotFoundError, "No weights for this combination"),
+    (LabSettingsError, "Check the lab settings"),
+    (LabCancelled, "Cancelled"),
     (VFHGANError, "Cannot restore this video"),
 ]
 NO_COMPARE = "none"
@@ -130,6 +134,17 @@ class AppCallbacks:
         # clip is shortened): a Run clicked before this update reaches the page must still pass
         return (gr.update(maximum=max(0.0, round(info.duration - 0.04, 2)), value=0.0),
                 gr.update(value=round(length, 2)), text)
+
+    def lab_time_range(self, video: str | None, at: float):
+        """Keep the lab's frame time inside the clip (after :meth:`on_video` has checked it)."""
+        if not video:
+            return gr.update()
+        try:
+            info = probe_video(video)
+        except VFHGANError:
+            return gr.update()   # on_video has shown the problem
+        top = max(0.0, round(info.duration - 0.2, 2))
+        return gr.update(maximum=top, value=min(float(at or 0.0), top))
 
     def on_switches(self, audio_conditioning: bool, frequency_loss: bool, lip_loss: bool) -> str:
         """Say whether the trained variant the three switches pick has weights."""
@@ -293,3 +308,114 @@ class AppCallbacks:
         with readable_errors("drawing the frame"):
             i = int(np.clip(int(round(index or 0)), 0, job.result.num_frames - 1))
             return figures.before_after(job, i, before, after)
+
+    # ------------------------------------------------------------------ the frequency-loss lab
+
+    def lab_frames(self, video: str | None, at: float, frames: int) -> np.ndarray:
+        """The 128×128 face crops of ``frames`` consecutive frames from ``at`` seconds of ``video``."""
+        from vfhgan_core.frequency_lab import MAX_FRAMES
+        from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
+
+        if not video:
+            raise SettingsError("Upload a video, record one with the webcam, or pick an example first: "
+                                "the lab trains on the face in it.")
+        n = int(frames or 1)
+        if not 1 <= n <= MAX_FRAMES:
+            raise SettingsError(f"The lab trains on 1 to {MAX_FRAMES} frames, got {frames}.")
+        info = probe_video(video)
+        at = float(at or 0.0)
+        if not 0.0 <= at < info.duration:
+            raise SettingsError(f"The lab's frame time {at:g} s lies outside the clip (0 to {info.duration:.2f} s).")
+        # a little more than n frames: the last one may start just past a rounded duration
+        duration = min(info.duration - at, (n + 0.5) / max(info.fps, 1.0))
+        with self.store.detector() as detector:
+            clip = extract_face_clip(video, detector, PipelineConfig(detector=self.store.detector_config),
+                                     start=at, duration=duration, require_audio=False)
+        if clip.num_frames < n:
+            raise SettingsError(f"Only {clip.num_frames} frame(s) lie after {at:g} s; choose an earlier time or "
+                                "fewer frames.")
+        return clip.hr[:n]
+
+    @staticmethod
+    def lab_config(steps: float, alpha: float, loss_weight: float, log_matrix: bool, patch_factor) -> "FrequencyLabConfig":
+        from vfhgan_core.frequency_lab import FrequencyLabConfig
+
+        try:
+            steps_i, patch_i = int(steps), int(patch_factor)
+        except (TypeError, ValueError):
+            raise SettingsError(f"Steps and patch factor must be whole numbers, got {steps!r} and "
+                                f"{patch_factor!r}.") from None
+        snapshot = max(10, min(100, steps_i // 30 // 10 * 10 or 10))   # about 30 updates per run
+        return FrequencyLabConfig(steps=steps_i, snapshot_every=snapshot, alpha=float(alpha),
+                                  loss_weight=float(loss_weight), log_matrix=bool(log_matrix),
+                                  patch_factor=patch_i)
+
+    def run_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
+                alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
+                request: gr.Request = None):
+        """Stream a lab run: every snapshot updates the status, images, plots, table and JSON."""
+        from vfhgan_core.frequency_lab import run_frequency_lab
+
+        from . import lab_figures
+
+        session = _session(request)
+        snap = None
+        with readable_errors("running the frequency-loss lab"):
+            config = self.lab_config(steps, alpha, loss_weight, log_matrix, patch_factor)
+            yield ("Finding the face…", *(gr.update(),) * 6)
+            crops = self.lab_frames(video, at, int(frames))
+            flag = self.sessions.start_lab(session)
+            try:
+                for snap in run_frequency_lab(crops, config, should_stop=flag.is_set):
+                    yield (lab_figures.lab_status(snap), lab_figures.lab_panels(snap),
+                           lab_figures.band_error_figure(snap), lab_figures.focal_weight_figure(snap),
+                           lab_figures.curves_figure(snap), lab_figures.band_table(snap),
+                           snap.summary() if snap.done else gr.update())
+            except LabCancelled:
+                done = f"step {snap.step} of {snap.total_steps}" if snap is not None else "the start"
+                yield (f"**Stopped** at {done}: the plots show where the two networks were.",
+                       *(gr.update(),) * 5, snap.summary() if snap is not None else gr.update())
+            finally:
+                self.sessions.end_lab(session, flag)
+                if snap is not None:
+                    log.info("session %s: lab %d/%d steps in %.1f s", session[:8], snap.step, snap.total_steps,
+                             snap.seconds)
+
+    def ffl_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
+                alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
+                request: gr.Request = None) -> dict:
+        """Run the frequency-loss lab to the end and return its figures.
+
+        Args:
+            video: the video file; the lab trains on the face in it.
+            at: time of the first frame, in seconds.
+            frames: how many consecutive frames to train on (1 to 8).
+            steps: training steps of each network.
+            alpha: focal exponent α of the frequency loss.
+            loss_weight: β, weight of the frequency loss added to the pixel loss.
+            log_matrix: use log(w + 1) before normalising the focal weights.
+            patch_factor: 1, 2, 4 or 8: spectra per patch of a p x p grid.
+
+        Returns:
+            the settings, the band edges, each network's and bicubic's relative spectral error per
+            band (dB), the mean above the input's Nyquist limit, PSNR-Y, and the curves over the steps.
+        """
+        from vfhgan_core.frequency_lab import run_frequency_lab
+
+        session = _session(request)
+        with readable_errors("running the frequency-loss lab"):
+            config = self.lab_config(steps, alpha, loss_weight, log_matrix, patch_factor)
+            crops = self.lab_frames(video, at, int(frames))
+            flag = self.sessions.start_lab(session)
+            try:
+                snap = None
+                for snap in run_frequency_lab(crops, config, should_stop=flag.is_set):
+                    pass
+            finally:
+                self.sessions.end_lab(session, flag)
+            return snap.summary()
+
+    def cancel_lab(self, request: gr.Request = None) -> str:
+        """Stop this session's lab run at its next step."""
+        n = self.sessions.cancel_lab(_session(request))
+        return "Stopping the lab…" if n else "No lab run to stop."

@@ -15,6 +15,7 @@ class SessionRegistry:
         self.root = Path(tempfile.mkdtemp(prefix="vfhgan-app-", dir=root))
         self._lock = threading.Lock()
         self._flags: dict[str, set[threading.Event]] = {}
+        self._lab_flags: dict[str, set[threading.Event]] = {}
         self._runs: dict[str, Path] = {}
 
     def start_run(self, session: str) -> tuple[threading.Event, Path]:
@@ -42,21 +43,44 @@ class SessionRegistry:
             f.set()
         return len(flags)
 
+    def start_lab(self, session: str) -> threading.Event:
+        """A cancel flag for a frequency-loss lab run (labs write no files; restore runs are left alone)."""
+        flag = threading.Event()
+        with self._lock:
+            self._lab_flags.setdefault(session, set()).add(flag)
+        return flag
+
+    def end_lab(self, session: str, flag: threading.Event) -> None:
+        """Forget a finished lab run's cancel flag."""
+        with self._lock:
+            self._lab_flags.get(session, set()).discard(flag)
+
+    def cancel_lab(self, session: str) -> int:
+        """Stop every lab run of ``session`` at its next step; returns how many there were."""
+        with self._lock:
+            flags = list(self._lab_flags.get(session, ()))
+        for f in flags:
+            f.set()
+        return len(flags)
+
     def close(self, session: str) -> None:
-        """The session ended: stop its runs and delete its files."""
+        """The session ended: stop its runs and labs and delete its files."""
         self.cancel(session)
+        self.cancel_lab(session)
         with self._lock:
             self._flags.pop(session, None)
+            self._lab_flags.pop(session, None)
             self._runs.pop(session, None)
         shutil.rmtree(self.root / _safe(session), ignore_errors=True)
 
     def close_all(self) -> None:
         """Delete every session's files (at shutdown)."""
         with self._lock:
-            for flags in self._flags.values():
+            for flags in (*self._flags.values(), *self._lab_flags.values()):
                 for f in flags:
                     f.set()
             self._flags.clear()
+            self._lab_flags.clear()
             self._runs.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -74,3 +74,15 @@ class WeightsNotFoundError(VFHGANError):
     """Model weights could not be found locally or on the Hub."""
 
     reason = "no_weights"
+
+
+class LabSettingsError(VFHGANError):
+    """A setting of the frequency-loss lab is out of range; the message says which and what is allowed."""
+
+    reason = "lab_settings"
+
+
+class LabCancelled(VFHGANError):
+    """A frequency-loss lab run was stopped before its last step."""
+
+    reason = "cancelled"

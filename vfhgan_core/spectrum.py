@@ -32,6 +32,8 @@ __all__ = [
     "high_frequency_energy",
     "spectral_error_map",
     "ffl_weight_map",
+    "band_edges",
+    "band_spectral_error",
 ]
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -170,3 +172,51 @@ def ffl_weight_map(sr: ImageLike, gt: ImageLike, alpha: float = 1.0, log_matrix:
     a, b = _pair(sr, gt)
     w = frequency_weight_matrix(a, b, alpha=alpha, log_matrix=log_matrix, batch_matrix=False)
     return np.fft.fftshift(w[0, 0].numpy())
+
+
+def band_edges(n_bands: int) -> np.ndarray:
+    """Edges of ``n_bands`` equal-width radial bands over ``[0, 0.5]`` cycles/pixel: float64 ``(n_bands + 1,)``."""
+    if int(n_bands) != n_bands or n_bands < 1:
+        raise ValueError(f"n_bands must be a positive integer, got {n_bands}")
+    return np.linspace(0.0, 0.5, int(n_bands) + 1)
+
+
+def band_spectral_error(pred: torch.Tensor, target: torch.Tensor, n_bands: int = 8) -> np.ndarray:
+    """Relative spectral error of ``pred`` against ``target`` in each radial band, in dB.
+
+    For every band ``[r_k, r_k+1)`` of :func:`band_edges` (the last one closed at 0.5; the
+    corners beyond 0.5 are left out)::
+
+        E_k = 10 · log10( Σ_band |F_pred − F_target|²  /  Σ_band |F_target|² )
+
+    summed over every image and channel, with the orthonormal DFT of
+    :func:`vfhgan_core.losses.frequency.image_spectrum`. Unlike the power-level error of
+    ``evaluate`` (``hf_error_db``), the phase counts: 0 dB means the band is as wrong as it is
+    strong (e.g. missing altogether), −20 dB that 1 % of its energy is wrong. Lower is better.
+
+    Args:
+        pred, target: float images ``(B, C, H, W)`` of equal shape (any value range).
+        n_bands: number of equal-width bands.
+
+    Returns:
+        float64 ``(n_bands,)``; a band holding no DFT bin, or no target energy, is NaN.
+    """
+    _check = pred.shape == target.shape and pred.dim() == 4
+    if not _check:
+        raise ValueError(f"pred and target must be (B, C, H, W) of equal shape, got {tuple(pred.shape)} "
+                         f"and {tuple(target.shape)}")
+    with torch.no_grad():
+        fp = image_spectrum(pred.detach().float().cpu())[:, 0]
+        ft = image_spectrum(target.detach().float().cpu())[:, 0]
+        err = ((fp - ft).abs() ** 2).sum(dim=(0, 1)).double().numpy()   # (H, W)
+        ref = (ft.abs() ** 2).sum(dim=(0, 1)).double().numpy()
+    r = radial_frequency(tuple(pred.shape[-2:]))
+    edges = band_edges(n_bands)
+    keep = r <= 0.5
+    idx = np.minimum(np.searchsorted(edges, r[keep], side="right") - 1, len(edges) - 2)
+    e = np.bincount(idx, weights=err[keep], minlength=n_bands)
+    p = np.bincount(idx, weights=ref[keep], minlength=n_bands)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 10.0 * np.log10(np.maximum(e, 1e-30) / p)
+    out[~np.isfinite(out) | (p <= 0)] = np.nan
+    return out
