@@ -99,6 +99,16 @@ def readable_errors(action: str) -> Iterator[None]:
                        title="Something went wrong", print_exception=False) from None
 
 
+def _lab_to_the_end(crops: np.ndarray, config, should_stop) -> dict:
+    """Run the lab to its last step and return the last snapshot's figures."""
+    from vfhgan_core.frequency_lab import run_frequency_lab
+
+    snap = None
+    for snap in run_frequency_lab(crops, config, should_stop=should_stop):
+        pass
+    return snap.summary()
+
+
 def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "anonymous"
 
@@ -345,7 +355,7 @@ class AppCallbacks:
         except (TypeError, ValueError):
             raise SettingsError(f"Steps and patch factor must be whole numbers, got {steps!r} and "
                                 f"{patch_factor!r}.") from None
-        snapshot = max(10, min(100, steps_i // 30 // 10 * 10 or 10))   # about 30 updates per run
+        snapshot = max(10, min(200, steps_i // 20 // 10 * 10))   # about 20 updates per run
         return FrequencyLabConfig(steps=steps_i, snapshot_every=snapshot, alpha=float(alpha),
                                   loss_weight=float(loss_weight), log_matrix=bool(log_matrix),
                                   patch_factor=patch_i)
@@ -381,9 +391,9 @@ class AppCallbacks:
                     log.info("session %s: lab %d/%d steps in %.1f s", session[:8], snap.step, snap.total_steps,
                              snap.seconds)
 
-    def ffl_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
-                alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
-                request: gr.Request = None) -> dict:
+    async def ffl_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
+                      alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
+                      request: gr.Request = None) -> dict:
         """Run the frequency-loss lab to the end and return its figures.
 
         Args:
@@ -400,20 +410,24 @@ class AppCallbacks:
             the settings, the band edges, each network's and bicubic's relative spectral error per
             band (dB), the mean above the input's Nyquist limit, PSNR-Y, and the curves over the steps.
         """
-        from vfhgan_core.frequency_lab import run_frequency_lab
-
         session = _session(request)
         with readable_errors("running the frequency-loss lab"):
             config = self.lab_config(steps, alpha, loss_weight, log_matrix, patch_factor)
-            crops = self.lab_frames(video, at, int(frames))
+            crops = await asyncio.to_thread(self.lab_frames, video, at, int(frames))
             flag = self.sessions.start_lab(session)
+            work = asyncio.create_task(asyncio.to_thread(_lab_to_the_end, crops, config, flag.is_set))
             try:
-                snap = None
-                for snap in run_frequency_lab(crops, config, should_stop=flag.is_set):
-                    pass
+                # a cancelled request (the client's job.cancel(), a closed tab) stops the training at its next step
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                flag.set()
+                work.add_done_callback(lambda w: log.info(
+                    "session %s: lab cancelled; %s", session[:8],
+                    "training stopped" if not w.cancelled() and isinstance(w.exception(), LabCancelled)
+                    else "it had ended"))
+                raise
             finally:
                 self.sessions.end_lab(session, flag)
-            return snap.summary()
 
     def cancel_lab(self, request: gr.Request = None) -> str:
         """Stop this session's lab run at its next step."""

@@ -57,7 +57,7 @@ def band_error_figure(snap: LabSnapshot) -> go.Figure:
     width = float(snap.band_edges[1] - snap.band_edges[0])
     fig = go.Figure()
     fig.add_vrect(x0=snap.high_band_start, x1=0.5, fillcolor="#f4a261", opacity=0.12, line_width=0,
-                  annotation_text="beyond the input's Nyquist limit", annotation_position="top left",
+                  annotation_text="beyond the input's Nyquist limit", annotation_position="bottom right",
                   annotation_font_size=11)
     series = [("bicubic", snap.bicubic_band_error_db)] + [(a, snap.band_error_db[a]) for a in ARMS]
     for name, values in series:
@@ -78,9 +78,9 @@ def focal_weight_figure(snap: LabSnapshot) -> go.Figure:
     w = snap.focal_weights
     n = w.shape[0]
     f = np.fft.fftshift(np.fft.fftfreq(n))   # cycles per pixel, whatever the patch size
-    fig = go.Figure(go.Heatmap(z=np.round(w, 3).tolist(), x=f.tolist(), y=f.tolist(), zmin=0.0, zmax=1.0,
+    fig = go.Figure(go.Heatmap(z=np.round(w, 2).tolist(), x=f.tolist(), y=f.tolist(), zmin=0.0, zmax=1.0,
                                colorscale="Inferno", colorbar=dict(title=dict(text="weight", side="right"), thickness=10),
-                               hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>weight %{z:.3f}<extra></extra>"))
+                               hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>weight %{z:.2f}<extra></extra>"))
     nyq = snap.high_band_start
     fig.add_shape(type="rect", x0=-nyq, y0=-nyq, x1=nyq, y1=nyq, line=dict(color="white", dash="dot", width=1))
     lim = float(np.abs(f).max())
@@ -116,8 +116,8 @@ def curves_figure(snap: LabSnapshot) -> go.Figure:
         fig.add_hline(y=level, line=dict(color=LAB_COLORS["bicubic"], dash="dash", width=1), row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_xaxes(title_text="step", range=[0, snap.total_steps])
-    fig.update_layout(height=330, font=_FONT, margin=dict(l=55, r=20, t=60, b=45),
-                      legend=dict(orientation="h", y=1.18, x=1, xanchor="right"))
+    fig.update_layout(height=350, font=_FONT, margin=dict(l=55, r=20, t=80, b=45),
+                      legend=dict(orientation="h", y=1.22, x=0, xanchor="left"))
     fig.update_annotations(font_size=12)
     return fig
 

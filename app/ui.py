@@ -65,7 +65,7 @@ supervision and cross modality support by speech based lip reading loss*, 2022
 """
 
 
-LAB_DEFAULT_STEPS = 1500
+LAB_DEFAULT_STEPS = 1000
 LAB_INTRO = f"""
 **Watch a frequency loss at work.** The lab takes the face at the chosen time of your clip, shrinks it to
 32×32 exactly as in training, and trains **two copies of one small network** (a 35 k-parameter residual ESPCN:

@@ -178,3 +178,88 @@ def _session(page, server: AppServer) -> None:
     while any(root.rglob("*.mp4")) and time.perf_counter() < deadline:
         time.sleep(0.2)
     assert not any(root.rglob("*.mp4")), "the closed session's files were not removed"
+
+
+LAB_CLIP = REPO / "assets" / "examples" / "voxceleb2_Input_00098.mp4"
+
+
+def test_frequency_loss_lab_streams_and_stops(server: AppServer) -> None:
+    """The lab tab on an example clip: the images and plots update while the two networks train,
+    the final per-band table is shown, and Stop ends a long run where it is."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_timeout(60_000)
+        try:
+            _lab_session(page, server.url)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "app_browser_lab_failure.png"), full_page=True)
+            print("---- app log (tail)\n" + server.log_text()[-4000:])
+            raise
+        finally:
+            browser.close()
+
+
+def _set_number(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
+def _lab_session(page, url: str) -> None:
+    page.goto(url)
+    page.locator("#input-video input[type=file]").set_input_files(str(LAB_CLIP))
+    page.get_by_text("25.00 fps").first.wait_for()
+    page.get_by_role("tab", name="Frequency-loss lab").click()
+    _set_number(page, "lab-steps", "900")
+    t0 = time.perf_counter()
+    page.locator("#lab-run").click()
+
+    # ---- while training: the status counts up and the images and plots are redrawn
+    page.wait_for_function("document.querySelector('#lab-status').innerText.includes('training')", timeout=60_000)
+    page.wait_for_selector("#lab-images img")
+    seen_steps, seen_images, seen_bands = set(), set(), set()
+    while True:
+        state = page.evaluate("""() => ({
+            status: document.querySelector('#lab-status').innerText,
+            img: (document.querySelector('#lab-images img') || {}).src || '',
+            bands: (document.querySelector('#lab-bands') || {}).innerText || '' })""")
+        if "done" in state["status"]:
+            break
+        step = re.search(r"Step (\d+) / 900", state["status"])
+        if step:
+            seen_steps.add(int(step.group(1)))
+            seen_images.add(state["img"])
+            seen_bands.add(state["bands"])
+        assert time.perf_counter() - t0 < 120, state["status"]
+        time.sleep(0.15)
+    run_seconds = time.perf_counter() - t0
+    print(f"lab: 900 steps, click to done {run_seconds:.1f} s; saw steps {sorted(seen_steps)}")
+    assert len(seen_steps) >= 3 and len(seen_images) >= 3 and len(seen_bands) >= 2
+
+    # ---- at the end: every plot drawn, the per-band table, the verdict, the JSON
+    status = page.locator("#lab-status").inner_text()
+    assert "Step 900 / 900" in status and "Above the input's Nyquist limit" in status
+    for plot in ("#lab-bands", "#lab-weights", "#lab-curves"):
+        page.wait_for_selector(f"{plot} .js-plotly-plot .main-svg")
+    assert page.locator("#lab-weights .heatmaplayer .hm").count() == 1
+    assert page.locator("#lab-curves .scatterlayer .trace").count() == 6
+    assert page.locator("#lab-bands .barlayer .trace").count() == 3
+    rows = page.locator("#lab-table [role=row]").all()
+    cells = [[c.inner_text().strip() for c in r.locator("[role=gridcell]").all()] for r in rows]
+    cells = [r for r in cells if r]
+    assert len(cells) == 9 and cells[-1][0].startswith("above Nyquist")
+    assert all(float(v) < 0 for r in cells for v in r[1:4])
+    page.screenshot(path=str(ARTIFACTS / "app_browser_lab.png"), full_page=True)
+
+    # ---- a long run is stopped where it is, and says so
+    _set_number(page, "lab-steps", "6000")
+    page.locator("#lab-run").click()
+    page.wait_for_function("document.querySelector('#lab-status').innerText.includes('/ 6000')", timeout=60_000)
+    page.locator("#lab-cancel").click()
+    page.wait_for_function("document.querySelector('#lab-status').innerText.includes('Stopped')", timeout=20_000)
+    assert re.search(r"Stopped at step \d+ of 6000", page.locator("#lab-status").inner_text())
+    assert "Traceback" not in page.content()

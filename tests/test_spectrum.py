@@ -126,3 +126,30 @@ def test_bad_inputs():
         high_frequency_energy(np.zeros((8, 8)), mode="sum")
     with pytest.raises(ValueError, match="band"):
         high_frequency_energy(np.zeros((8, 8)), band=(0.4, 0.2))
+
+
+def test_band_spectral_error_levels(face):
+    from vfhgan_core.spectrum import band_edges, band_spectral_error
+
+    gt, bicubic = face
+    t_gt = torch.from_numpy(gt).permute(2, 0, 1)[None].double() / 255
+    t_bi = torch.from_numpy(bicubic).permute(2, 0, 1)[None].double() / 255
+    assert band_edges(4).tolist() == [0.0, 0.125, 0.25, 0.375, 0.5]
+    # a missing image is as wrong as the target is strong in every band: 0 dB
+    np.testing.assert_allclose(band_spectral_error(torch.zeros_like(t_gt), t_gt), 0.0, atol=1e-9)
+    assert np.all(band_spectral_error(t_gt, t_gt) < -200)
+    # the bicubic round trip keeps the lowest band and loses the bands above the 32×32 Nyquist limit
+    err = band_spectral_error(t_bi, t_gt, n_bands=8)
+    assert err[0] < -25 and np.all(err[2:] > -12) and err[0] < err[1] < err[2]
+    # white noise of variance σ² costs σ² per DFT bin: the error level follows the band's target energy
+    noise = torch.randn(t_gt.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.01
+    noisy = band_spectral_error(t_gt + noise, t_gt, n_bands=8)
+    fy = np.fft.fftfreq(128)[:, None]
+    r = np.sqrt(fy ** 2 + np.fft.fftfreq(128)[None, :] ** 2)
+    ft = torch.fft.fft2(t_gt[0], norm="ortho").abs().square().sum(0).numpy()
+    for k in range(8):
+        ring = (r >= k / 16) & (r < (k + 1) / 16) if k < 7 else (r >= 7 / 16) & (r <= 0.5)
+        expected = 10 * np.log10(3 * 1e-4 * ring.sum() / ft[ring].sum())
+        assert noisy[k] == pytest.approx(expected, abs=0.5)
+    with pytest.raises(ValueError, match="equal shape"):
+        band_spectral_error(t_gt, t_gt[..., :64])

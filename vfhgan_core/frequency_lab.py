@@ -162,7 +162,8 @@ class LabSnapshot:
         psnr_y: PSNR-Y (dB) of each arm over all frames; ``bicubic_psnr_y`` likewise.
         focal_weights: float64 ``(H/p, W/p)`` in [0, 1], fftshift-ed (DC in the centre): the focal
             weight matrix the FFL network is trained with at this step (first frame, first patch
-            for ``patch_factor`` > 1, mean over the RGB channels).
+            for ``patch_factor`` > 1, mean over the RGB channels: each channel's weight is 1 at its
+            own worst frequency, so the mean peaks at 1 only where the channels agree).
         band_edges: float64 ``(n_bands + 1,)`` in cycles/pixel.
         history: the curves up to this snapshot (shared, growing object: copy to keep).
         config: the run's settings.
