@@ -276,15 +276,18 @@ class AppCallbacks:
         from . import figures
 
         if job is None:
-            return (gr.update(),) * 11
+            return (gr.update(),) * 12
         names = figures.panel_names(job)
         before = before if before in names else "bicubic"
         after = after if after in names and after != before else job.variants[0]
         index = job.result.num_frames // 2
         inspector = self.inspect(job, index, before, after)
         note = "" if job.scores is not None else " Metrics need a ground truth: switch to simulate mode to score."
+        with readable_errors("reading the training curves"):
+            curves = figures.training_curves_figure(job, {v: self.store.spectral_curves(v) for v in job.variants})
         return (
             figures.summary_markdown(job) + note,
+            curves,
             gr.update(minimum=0, maximum=job.result.num_frames - 1, value=index, step=1, interactive=True),
             gr.update(choices=names, value=before),
             gr.update(choices=names, value=after),
@@ -323,28 +326,15 @@ class AppCallbacks:
 
     def lab_frames(self, video: str | None, at: float, frames: int) -> np.ndarray:
         """The 128×128 face crops of ``frames`` consecutive frames from ``at`` seconds of ``video``."""
-        from vfhgan_core.frequency_lab import MAX_FRAMES
-        from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
+        from vfhgan_core.frequency_lab import face_frames
+        from vfhgan_core.pipeline import PipelineConfig
 
         if not video:
             raise SettingsError("Upload a video, record one with the webcam, or pick an example first: "
                                 "the lab trains on the face in it.")
-        n = int(frames or 1)
-        if not 1 <= n <= MAX_FRAMES:
-            raise SettingsError(f"The lab trains on 1 to {MAX_FRAMES} frames, got {frames}.")
-        info = probe_video(video)
-        at = float(at or 0.0)
-        if not 0.0 <= at < info.duration:
-            raise SettingsError(f"The lab's frame time {at:g} s lies outside the clip (0 to {info.duration:.2f} s).")
-        # a little more than n frames: the last one may start just past a rounded duration
-        duration = min(info.duration - at, (n + 0.5) / max(info.fps, 1.0))
         with self.store.detector() as detector:
-            clip = extract_face_clip(video, detector, PipelineConfig(detector=self.store.detector_config),
-                                     start=at, duration=duration, require_audio=False)
-        if clip.num_frames < n:
-            raise SettingsError(f"Only {clip.num_frames} frame(s) lie after {at:g} s; choose an earlier time or "
-                                "fewer frames.")
-        return clip.hr[:n]
+            return face_frames(video, float(at or 0.0), int(frames or 1), detector,
+                               PipelineConfig(detector=self.store.detector_config))
 
     @staticmethod
     def lab_config(steps: float, alpha: float, loss_weight: float, log_matrix: bool, patch_factor) -> "FrequencyLabConfig":

@@ -222,6 +222,40 @@ def loss_figure(job: JobResult, index: int) -> go.Figure:
     return fig
 
 
+def training_curves_figure(job: JobResult, curves: dict) -> go.Figure:
+    """How the error above the input's Nyquist limit closed during training, per variant of the run.
+
+    ``curves`` maps each variant to its :class:`~vfhgan_core.spectral_curves.SpectralCurves`
+    (``None`` when its weights carry none). The dashed line is bicubic on the same validation frames.
+    """
+    have = {v: c for v, c in curves.items() if c is not None and c.steps}
+    if not have:
+        names = ", ".join(curves) or "these variants"
+        return _message_figure(f"No training curves with the weights of {names}: they were trained before the "
+                               "trainer recorded them. Weights trained now (train/train_vfhgan.py) carry "
+                               "spectral_curves.json, and this plot shows it.")
+    fig = go.Figure()
+    bicubic = None
+    for variant, c in have.items():
+        fig.add_trace(go.Scatter(
+            x=c.steps, y=np.round(c.above_nyquist_db(), 3).tolist(), mode="lines+markers", name=variant,
+            line=dict(color=color(job, variant), width=2.5), marker=dict(size=5),
+            hovertemplate=f"{variant}<br>step %{{x}}<br>%{{y:.2f}} dB<extra></extra>"))
+        bicubic = c.bicubic_above_nyquist_db() if bicubic is None else bicubic
+    if bicubic is not None:
+        fig.add_hline(y=bicubic, line=dict(color=FIXED_COLORS["bicubic"], dash="dash", width=1.5),
+                      annotation_text="bicubic", annotation_position="top right")
+    missing = [v for v in curves if v not in have]
+    note = f" ({', '.join(missing)}: no curves with its weights)" if missing else ""
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="error above the input's Nyquist (dB)")
+    fig.update_layout(title=dict(text="How the high-frequency gap closed during training (validation frames; "
+                                      f"lower is better){note}", font=dict(size=14)), height=340,
+                      margin=dict(l=60, r=20, t=50, b=45), font=_FONT,
+                      legend=dict(x=0.99, y=0.99, xanchor="right", bgcolor="rgba(255,255,255,0.7)"))
+    return fig
+
+
 # --------------------------------------------------------------------------- metrics
 
 

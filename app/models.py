@@ -35,6 +35,7 @@ class ModelStore:
         self.weights = weights
         self.detector_config = detector
         self._generators: dict[str, object] = {}
+        self._curves: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._detectors: queue.SimpleQueue[FaceDetector] = queue.SimpleQueue()
@@ -86,6 +87,18 @@ class ModelStore:
                     ) from exc
                 self._generators[variant] = gen.eval()
             return self._generators[variant]
+
+    def spectral_curves(self, variant: str):
+        """The variant's training curves (``spectral_curves.json`` beside its weights), or ``None`` without them."""
+        from vfhgan_core.spectral_curves import load_spectral_curves
+
+        with self._lock:
+            if variant in self._curves:
+                return self._curves[variant]
+        curves = load_spectral_curves(variant, self.weights)
+        with self._lock:
+            self._curves[variant] = curves
+        return curves
 
     @contextmanager
     def detector(self) -> Iterator[FaceDetector]:

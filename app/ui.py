@@ -183,6 +183,7 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                 spectra_plot = gr.Plot(label="2-D log-magnitude spectra", elem_id="spectra-plot")
                 radial_plot = gr.Plot(label="Radial power spectrum", elem_id="radial-plot")
                 loss_plot = gr.Plot(label="Spectral error and focal frequency weights", elem_id="loss-plot")
+                train_curves_plot = gr.Plot(label="During training", elem_id="train-curves-plot")
             with gr.Tab("Frequency-loss lab", id="lab"):
                 gr.Markdown(LAB_INTRO)
                 with gr.Row(equal_height=False):
@@ -245,7 +246,7 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
         )
         inspector_outputs = [side_by_side, slider_img, mouths, spectra_plot, radial_plot, loss_plot, metrics_plot]
         run.success(cb.show_results, [job, before_dd, after_dd],
-                    [summary, frame, before_dd, after_dd, *inspector_outputs], api_visibility="private",
+                    [summary, train_curves_plot, frame, before_dd, after_dd, *inspector_outputs], api_visibility="private",
                     show_progress="hidden")
         cancel_btn.click(cb.cancel, None, [summary], cancels=[run], queue=False, api_visibility="private")
         frame.input(cb.inspect, [job, frame, before_dd, after_dd], inspector_outputs, api_visibility="private",

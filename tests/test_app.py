@@ -383,6 +383,40 @@ def test_frequency_figures_show_each_method(job) -> None:
     assert np.allclose(heat[0], heat[4]) and not np.allclose(heat[0], heat[2])  # bicubic == untrained variant
 
 
+def test_training_curves_come_with_the_weights(job, weights: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    from app import figures
+    from app.models import ModelStore
+    from vfhgan_core.spectral_curves import SpectralCurves
+
+    result, _ = job
+    r = result.result
+
+    def frames(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+
+    curves = SpectralCurves.empty()
+    curves.record(0, frames(r.bicubic), frames(r.gt), frames(r.bicubic))
+    curves.record(100, frames(r.sr[PERTURBED]), frames(r.gt))
+    root = tmp_path / "weights"
+    shutil.copytree(weights, root)
+    curves.save(root / PERTURBED)
+    store = ModelStore(str(root))
+    got = store.spectral_curves(PERTURBED)
+    assert got is not None and got.steps == [0, 100] and store.spectral_curves(PLAIN) is None
+    fig = figures.training_curves_figure(result, {PERTURBED: got, PLAIN: None})
+    assert [t.name for t in fig.data] == [PERTURBED]
+    y = np.asarray(fig.data[0].y)
+    assert y[0] == pytest.approx(got.bicubic_above_nyquist_db(), abs=1e-3)  # step 0: the bicubic frames
+    assert y[1] != pytest.approx(y[0], abs=0.01)
+    assert f"{PLAIN}: no curves" in fig.layout.title.text
+    empty = figures.training_curves_figure(result, {PLAIN: None})
+    assert "No training curves" in empty.layout.annotations[0].text
+
+
 def test_metrics_table_and_plot(job) -> None:
     from app import figures
 

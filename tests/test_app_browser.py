@@ -150,6 +150,9 @@ def _session(page, server: AppServer) -> None:
     assert page.locator("#loss-plot .heatmaplayer .hm").count() == 4  # (error, weight) x (bicubic, variant)
     assert page.locator("#radial-plot .scatterlayer .trace").count() == 3
     assert "Radial power spectrum, frame 5" in page.locator("#radial-plot").inner_text()
+    # the test weights carry no training curves, and the plot says so
+    page.wait_for_selector("#train-curves-plot .js-plotly-plot .main-svg")
+    assert "No training curves" in page.locator("#train-curves-plot").inner_text()
     page.screenshot(path=str(ARTIFACTS / "app_browser_frequency.png"), full_page=True)
 
     # ---- per-frame metrics plot: three panels, a line per method in each

@@ -55,7 +55,7 @@ def test_ffl_lab_is_a_documented_api_returning_the_figures(client: Client) -> No
 
 
 def test_lab_input_problems_get_readable_errors(client: Client, server: AppServer) -> None:
-    with pytest.raises(AppError, match=r"frame time 10 s lies outside the clip \(0 to 3\.00 s\)"):
+    with pytest.raises(AppError, match=r"lab's frame time 10 s lies outside the clip \(0 to 3\.00 s\)"):
         lab(client, GRID_A, at=10.0)
     with pytest.raises(AppError, match=r"(less than minimum value|steps must be)"):
         lab(client, GRID_A, steps=0)

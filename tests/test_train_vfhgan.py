@@ -121,12 +121,14 @@ def test_logs_every_loss_term_metrics_and_samples(uninterrupted) -> None:
     for tag in ("g/pixel_128", "g/pixel_64", "g/frequency", "g/perceptual", "g/adversarial", "g/lip_reading",
                 "g/total", "d/adversarial", "d/total", "lr/g", "lr/d", "grad_norm/g", "grad_norm/d",
                 "val/psnr_y", "val/ssim_y", "val/erqa", "val/mouth_psnr", "val/temporal_flicker",
-                "val/bicubic/psnr_y", "time/frames_per_s"):
+                "val/bicubic/psnr_y", "time/frames_per_s", "val/spectrum/above_nyquist_db",
+                "val/spectrum/band_0.4375-0.5000_db"):
         assert tag in scalars, f"{tag} not logged; logged: {sorted(scalars)}"
     assert any(tag.startswith("val/samples") for tag in images)
     # validation ran at step 0, every val_interval steps and at the end
     interval = json.loads(SMOKE.read_text())["optim"]["val_interval"]
     assert sorted(val_steps) == sorted({0, *range(interval, STEPS, interval), STEPS})
+    assert sum(tag.startswith("val/spectrum/band_") for tag in scalars) == 8
 
 
 def test_checkpoints_rotate_and_hold_everything(uninterrupted) -> None:
@@ -174,6 +176,16 @@ def test_export_loads_through_the_hub_resolver(setup, uninterrupted) -> None:
     reloaded = load_generator("audio-ffl-lip", source=again)
     for a, b in zip(reloaded.state_dict().values(), generator.state_dict().values()):
         assert torch.equal(a, b)
+    # the per-band spectral error of every validation travels with the weights
+    from vfhgan_core.spectral_curves import load_spectral_curves
+
+    interval = json.loads(SMOKE.read_text())["optim"]["val_interval"]
+    for root in (weights, again):
+        curves = load_spectral_curves("audio-ffl-lip", root)
+        assert curves is not None and curves.steps == sorted({0, *range(interval, STEPS, interval), STEPS})
+        assert len(curves.band_error_db) == len(curves.steps) and all(len(r) == 8 for r in curves.band_error_db)
+        # the generator starts near bicubic and never leaves the bands above Nyquist worse than missing
+        assert curves.bicubic_above_nyquist_db() < 0 and all(v < 3 for v in curves.above_nyquist_db())
     refused = _run(EXPORT, setup["runs"] / "pretrain", "--out", again)
     assert refused.returncode == 2 and "not a variant name" in refused.stderr
 
@@ -213,6 +225,13 @@ def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
         assert a.keys() == b.keys()
         for key in a:
             assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), (name, key, (a[key] - b[key]).abs().max())
+    # the spectral curves continue across the kill: the same steps as the uninterrupted run
+    from vfhgan_core.spectral_curves import SpectralCurves
+
+    curves_full, curves_resumed = SpectralCurves.load(full / "final"), SpectralCurves.load(out / "final")
+    assert curves_resumed.steps == curves_full.steps
+    for row_a, row_b in zip(curves_full.band_error_db, curves_resumed.band_error_db):
+        assert row_a == pytest.approx(row_b, abs=1e-3)
     a, b = _weights(full / "final"), _weights(out / "final")
     exact = all(torch.equal(a[k], b[k]) for k in a)
     assert exact or all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)

@@ -24,6 +24,7 @@ from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE, SpectralCurves
 
 log = logging.getLogger("export_weights")
 
@@ -62,8 +63,23 @@ def export(source: str | Path, out_root: str | Path, variant: str | None = None)
     generator = VFHGANGenerator.from_pretrained(folder)
     if generator.config != exp.generator:
         raise VFHGANError(f"{folder} holds a generator that differs from the one in {exp_path}")
-    return write_weights_folder(Path(out_root) / exp.variant, generator, exp, metrics,
+    dest = write_weights_folder(Path(out_root) / exp.variant, generator, exp, metrics,
                                 {k: v for k, v in extra.items() if v is not None})
+    curves = _spectral_curves(folder)
+    if curves is not None:
+        curves.save(dest)
+    return dest
+
+
+def _spectral_curves(folder: Path) -> SpectralCurves | None:
+    """The run's spectral curves: a checkpoint keeps them in trainer_state.json, final/ beside the weights."""
+    if (folder / SPECTRAL_CURVES_FILE).is_file():
+        return SpectralCurves.load(folder)
+    state_path = folder.parent / "trainer_state.json"          # folder is a checkpoint's ema_generator/
+    if folder.name == "ema_generator" and state_path.is_file():
+        saved = json.loads(state_path.read_text()).get("spectral_curves")
+        return SpectralCurves.from_dict(saved) if saved else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

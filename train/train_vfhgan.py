@@ -79,6 +79,7 @@ from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.spectral_curves import SpectralCurves
 
 log = logging.getLogger("train_vfhgan")
 
@@ -478,6 +479,12 @@ def train(args: argparse.Namespace) -> int:
     }
     baseline: dict[str, float] = {}
     last_metrics: dict[str, float] = {}
+    # per-band spectral error of the validation frames at every validation (spectral_curves.json)
+    curves = SpectralCurves.empty(n_bands=8, scale=d.scale)
+    if resume_from is not None:
+        saved = json.loads((resume_from / "trainer_state.json").read_text()).get("spectral_curves")
+        if saved:
+            curves = SpectralCurves.from_dict(saved)
 
     def validate() -> dict[str, float]:
         nonlocal baseline
@@ -487,7 +494,11 @@ def train(args: argparse.Namespace) -> int:
         if not baseline:
             baseline = frame_metrics(res["bicubic"], res["gt"], res["boxes"], d.val_seq_len)
         values = {**found, **{f"bicubic/{k}": v for k, v in baseline.items()}}
-        accelerator.log({f"val/{k}": v for k, v in values.items()}, step=state.step)
+        bands = curves.record(state.step, res["sr"], res["gt"], res["bicubic"])
+        edges = curves.band_edges
+        spectrum = {f"spectrum/band_{edges[k]:.4f}-{edges[k + 1]:.4f}_db": v for k, v in enumerate(bands)}
+        spectrum["spectrum/above_nyquist_db"] = curves.above_nyquist_db()[-1]
+        accelerator.log({f"val/{k}": v for k, v in {**values, **spectrum}.items()}, step=state.step)
         pick = np.linspace(0, len(val_ds) - 1, min(6, len(val_ds))).round().astype(int) * d.val_seq_len
         lr_frames = torch.stack([val_ds[int(i) // d.val_seq_len]["lr"][0] for i in pick])
         grid = sample_grid(lr_frames[:, d.num_frames // 2], res["bicubic"][pick], res["sr"][pick],
@@ -515,7 +526,8 @@ def train(args: argparse.Namespace) -> int:
             save_experiment(exp, tmp / "experiment.json")
             (tmp / "trainer_state.json").write_text(json.dumps(
                 {"step": state.step, "samples_seen": state.step * o.grad_accum * global_batch,
-                 "metrics": last_metrics, "extra": extra, "time": time.time()}, indent=2) + "\n")
+                 "metrics": last_metrics, "extra": extra, "spectral_curves": curves.to_dict(),
+                 "time": time.time()}, indent=2) + "\n")
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -648,9 +660,11 @@ def train(args: argparse.Namespace) -> int:
     if main_proc:
         model = eval_model()
         final = write_weights_folder(out / "final", model, exp, last_metrics, extra)
+        curves.save(final)
         log.info("final EMA generator → %s", final)
         if args.export is not None:
             dest = write_weights_folder(args.export / exp.variant, model, exp, last_metrics, extra)
+            curves.save(dest)
             log.info("exported %s → %s", exp.variant, dest)
     accelerator.end_training()
     return 0

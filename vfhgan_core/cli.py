@@ -2,7 +2,8 @@
 
 Commands: ``probe`` (what the pipeline sees in a video), ``prepare`` (videos
 to training shards), ``enhance`` (restore a video), ``evaluate`` (score bicubic
-and the variants on real clips), ``bench`` (network cost on this machine).
+and the variants on real clips), ``ffl-lab`` (the frequency-loss lab of the app), ``bench``
+(network cost on this machine).
 Input problems print one clear line and exit with status 2.
 """
 from __future__ import annotations
@@ -175,6 +176,41 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ffl_lab(args: argparse.Namespace) -> int:
+    from vfhgan_core.faces.detection import load_face_detector
+    from vfhgan_core.frequency_lab import ARMS, FrequencyLabConfig, face_frames, run_frequency_lab
+    from vfhgan_core.pipeline import PipelineConfig
+
+    config = FrequencyLabConfig(steps=args.steps, snapshot_every=max(1, args.steps // 10), alpha=args.alpha,
+                                loss_weight=args.beta, log_matrix=args.log_matrix, patch_factor=args.patch_factor,
+                                learning_rate=args.lr, seed=args.seed, threads=args.threads)
+    detector_config = _detector_config(args)
+    crops = face_frames(args.video, args.at, args.frames, load_face_detector(detector_config),
+                        PipelineConfig(detector=detector_config))
+    snap = None
+    for snap in run_frequency_lab(crops, config):
+        if not args.quiet:
+            print(f"step {snap.step:5d}  {snap.seconds:6.1f} s  PSNR-Y " +
+                  "  ".join(f"{a} {snap.psnr_y[a]:.2f}" for a in ARMS) +
+                  "  | above Nyquist " + "  ".join(f"{a} {snap.high_band_error_db(a):.2f} dB" for a in ARMS),
+                  flush=True)
+    summary = snap.summary()
+    print(f"\n{args.video} at {args.at:g} s, {args.frames} frame(s), {args.steps} steps in {snap.seconds:.1f} s "
+          f"(α {args.alpha:g}, β {args.beta:g}, log matrix {args.log_matrix}, patch factor {args.patch_factor})")
+    print(f"{'band (cycles/px)':>18}  {'bicubic':>8}  {ARMS[0]:>8}  {ARMS[1]:>12}  {'FFL - pixel':>11}")
+    errors = summary["band_error_db"]
+    for k, band in enumerate(summary["bands"]):
+        pix, ffl = errors[ARMS[0]][k], errors[ARMS[1]][k]
+        print(f"{band['low']:.4f}-{band['high']:.4f}  {errors['bicubic'][k]:8.2f}  {pix:8.2f}  {ffl:12.2f}  "
+              f"{ffl - pix:+11.2f}")
+    high = summary["high_band_error_db"]
+    print(f"{'above Nyquist':>18}  {high['bicubic']:8.2f}  {high[ARMS[0]]:8.2f}  {high[ARMS[1]]:12.2f}  "
+          f"{high[ARMS[1]] - high[ARMS[0]]:+11.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from vfhgan_core import bench
 
@@ -245,6 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_detector_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("ffl-lab", help="the frequency-loss lab: train a pixel-only and a pixel + FFL network "
+                                       "on a face and compare their spectral error per band")
+    p.add_argument("video")
+    p.add_argument("--at", type=float, default=1.0, help="time of the first frame in seconds (default 1)")
+    p.add_argument("--frames", type=int, default=1, help="consecutive frames to train on, 1-8 (default 1)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps of each network (default 1000)")
+    p.add_argument("--alpha", type=float, default=1.0, help="focal exponent (default 1)")
+    p.add_argument("--beta", type=float, default=1.0, help="weight of the frequency loss (default 1)")
+    p.add_argument("--log-matrix", action="store_true", help="log(w + 1) focal weights")
+    p.add_argument("--patch-factor", type=int, default=1, help="spectra per p x p patch: 1, 2, 4 or 8")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shared initial weights")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--json", metavar="OUT.json", help="write the final figures as JSON")
+    p.add_argument("--quiet", action="store_true", help="print only the final table")
+    _add_detector_arguments(p)
+    p.set_defaults(func=_cmd_ffl_lab)
 
     p = sub.add_parser("bench", help="params, GFLOPs/frame and CPU frames/s of the networks")
     try:

@@ -51,6 +51,7 @@ __all__ = [
     "LabHistory",
     "LabSnapshot",
     "LabSettingsError",
+    "face_frames",
     "run_frequency_lab",
 ]
 
@@ -245,6 +246,43 @@ def _as_frames(frames: np.ndarray, scale: int) -> torch.Tensor:
     if h % scale or w % scale or h // scale < 4 or w // scale < 4:
         raise LabSettingsError(f"frames of {w}x{h} cannot be shrunk x{scale}: use square crops such as 128x128")
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def face_frames(video: str, at: float, frames: int, detector, config=None) -> np.ndarray:
+    """The HR face crops of ``frames`` consecutive frames from ``at`` seconds of ``video``.
+
+    Args:
+        video: a video file.
+        at: time of the first frame, in seconds (0 ≤ ``at`` < the clip's duration).
+        frames: how many frames (1 to :data:`MAX_FRAMES`).
+        detector: a face detector (:func:`vfhgan_core.faces.detection.load_face_detector`).
+        config: the clip pipeline's settings (:class:`vfhgan_core.pipeline.PipelineConfig`).
+
+    Returns:
+        uint8 ``(frames, S, S, 3)`` RGB crops (128×128 by default), as the training data is cut.
+
+    Raises:
+        LabSettingsError for a time outside the clip or too few frames after it; the pipeline's
+        errors (not a video, no face, face too small) as they are.
+    """
+    from vfhgan_core.media import probe_video
+    from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
+
+    n = int(frames)
+    if not 1 <= n <= MAX_FRAMES:
+        raise LabSettingsError(f"the lab trains on 1 to {MAX_FRAMES} frames, got {frames}")
+    info = probe_video(video)
+    at = float(at)
+    if not 0.0 <= at < info.duration:
+        raise LabSettingsError(f"the lab's frame time {at:g} s lies outside the clip (0 to {info.duration:.2f} s)")
+    # a little more than n frames: the last one may start just past a rounded duration
+    duration = min(info.duration - at, (n + 0.5) / max(info.fps, 1.0))
+    clip = extract_face_clip(video, detector, config or PipelineConfig(), start=at, duration=duration,
+                             require_audio=False)
+    if clip.num_frames < n:
+        raise LabSettingsError(f"only {clip.num_frames} frame(s) lie after {at:g} s; choose an earlier time "
+                               "or fewer frames")
+    return clip.hr[:n]
 
 
 @contextmanager
