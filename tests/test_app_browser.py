@@ -217,7 +217,8 @@ def _lab_session(page, url: str) -> None:
     page.locator("#input-video input[type=file]").set_input_files(str(LAB_CLIP))
     page.get_by_text("25.00 fps").first.wait_for()
     page.get_by_role("tab", name="Frequency-loss lab").click()
-    _set_number(page, "lab-steps", "900")
+    from app.ui import LAB_DEFAULT_STEPS as steps    # the default run, as a visitor gets it
+
     t0 = time.perf_counter()
     page.locator("#lab-run").click()
 
@@ -232,7 +233,7 @@ def _lab_session(page, url: str) -> None:
             bands: (document.querySelector('#lab-bands') || {}).innerText || '' })""")
         if "done" in state["status"]:
             break
-        step = re.search(r"Step (\d+) / 900", state["status"])
+        step = re.search(rf"Step (\d+) / {steps}", state["status"])
         if step:
             seen_steps.add(int(step.group(1)))
             seen_images.add(state["img"])
@@ -240,12 +241,16 @@ def _lab_session(page, url: str) -> None:
         assert time.perf_counter() - t0 < 120, state["status"]
         time.sleep(0.15)
     run_seconds = time.perf_counter() - t0
-    print(f"lab: 900 steps, click to done {run_seconds:.1f} s; saw steps {sorted(seen_steps)}")
+    print(f"lab: {steps} steps, click to done {run_seconds:.1f} s; saw steps {sorted(seen_steps)}")
+    (ARTIFACTS / "app_browser_lab_timing.json").write_text(json.dumps({
+        "clip": LAB_CLIP.name, "steps": steps, "click_to_done_s": round(run_seconds, 2),
+        "updates_seen": len(seen_steps), "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2)}, indent=2))
     assert len(seen_steps) >= 3 and len(seen_images) >= 3 and len(seen_bands) >= 2
 
     # ---- at the end: every plot drawn, the per-band table, the verdict, the JSON
     status = page.locator("#lab-status").inner_text()
-    assert "Step 900 / 900" in status and "Above the input's Nyquist limit" in status
+    assert f"Step {steps} / {steps}" in status and "Above the input's Nyquist limit" in status
     for plot in ("#lab-bands", "#lab-weights", "#lab-curves"):
         page.wait_for_selector(f"{plot} .js-plotly-plot .main-svg")
     assert page.locator("#lab-weights .heatmaplayer .hm").count() == 1
