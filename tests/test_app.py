@@ -88,7 +88,7 @@ def test_restore_is_a_documented_api(client: Client) -> None:
     assert [p["parameter_has_default"] for p in endpoint["parameters"]] == [False] + [True] * 7
     assert [r["label"] for r in endpoint["returns"]] == ["Restored video", "Comparison video", "Metrics"]
     # the inspector's helpers are not part of the public API
-    assert list(api["named_endpoints"]) == ["/restore"]
+    assert list(api["named_endpoints"]) == ["/restore", "/ffl_lab"]
 
 
 # --------------------------------------------------------------------------- real clips through every output
