@@ -36,19 +36,26 @@ def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def page(server: AppServer):
+def browser():
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: apt-get install -y chromium (see README)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(server.url)
-        pg.wait_for_selector("#run-button")
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: AppServer, browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.set_default_timeout(60_000)
+    pg.goto(server.url)
+    pg.wait_for_selector("#run-button")
+    yield pg
+    if not pg.is_closed():
+        pg.close()
 
 
 def status_text(page) -> str:
@@ -186,24 +193,20 @@ def _session(page, server: AppServer) -> None:
 LAB_CLIP = REPO / "assets" / "examples" / "voxceleb2_Input_00098.mp4"
 
 
-def test_frequency_loss_lab_streams_and_stops(server: AppServer) -> None:
+def test_frequency_loss_lab_streams_and_stops(server: AppServer, browser) -> None:
     """The lab tab on an example clip: the images and plots update while the two networks train,
     the final per-band table is shown, and Stop ends a long run where it is."""
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.set_default_timeout(60_000)
-        try:
-            _lab_session(page, server.url)
-        except BaseException:
-            page.screenshot(path=str(ARTIFACTS / "app_browser_lab_failure.png"), full_page=True)
-            print("---- app log (tail)\n" + server.log_text()[-4000:])
-            raise
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})   # a second visitor's session
+    page.set_default_timeout(60_000)
+    try:
+        _lab_session(page, server.url)
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "app_browser_lab_failure.png"), full_page=True)
+        print("---- app log (tail)\n" + server.log_text()[-4000:])
+        raise
+    finally:
+        page.close()
 
 
 def _set_number(page, elem_id: str, value: str) -> None:

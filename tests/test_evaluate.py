@@ -448,3 +448,30 @@ def test_cli_writes_json_and_markdown(capsys: pytest.CaptureFixture, weights: Pa
         assert re.search(rf"^#+ Table {table}:", text, re.M), table
     rows = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
     assert {"bicubic", *VARIANTS, "ground_truth"} <= rows
+
+
+def test_speech_ablation_changes_only_what_the_audio_variants_hear(shard_paths: dict[str, Path]) -> None:
+    """``speech``: the shipped audio variant's restoration depends on what it hears; bicubic and the
+    variant without audio do not."""
+    from vfhgan_core.evaluate import SPEECH_MODES, speech_windows_for
+    from vfhgan_core.hub import load_generator
+
+    shard = load_shard(shard_paths[HELDOUT[0]])
+    mel = np.asarray(shard.mel_windows, dtype=np.float32)
+    assert torch.equal(speech_windows_for(mel, "matched"), torch.from_numpy(mel))
+    assert torch.equal(speech_windows_for(mel, "reversed"), torch.from_numpy(mel[::-1].copy()))
+    silent = speech_windows_for(mel, "silence")
+    assert silent.shape == mel.shape and float(silent.max()) == float(silent.min()) == -4.0
+    with pytest.raises(ValueError, match="speech must be one of matched, reversed, silence"):
+        EvaluationConfig(speech="loud")
+
+    generators = {v: load_generator(v) for v in ("audio-ffl-lip", "noaudio-ffl-lip")}   # the shipped weights
+    rows = {mode: evaluate_clip(shard, generators, EvaluationConfig(speech=mode))["methods"] for mode in SPEECH_MODES}
+    for mode in ("reversed", "silence"):
+        assert rows[mode]["bicubic"] == rows["matched"]["bicubic"]
+        assert rows[mode]["noaudio-ffl-lip"] == rows["matched"]["noaudio-ffl-lip"]
+        assert rows[mode]["audio-ffl-lip"]["psnr_y"] != pytest.approx(rows["matched"]["audio-ffl-lip"]["psnr_y"],
+                                                                      abs=1e-4)
+    text = markdown_report({"config": dataclasses.asdict(EvaluationConfig(speech="silence")), "methods": {},
+                            "variants": [], "datasets": {}, "clips": []})
+    assert "heard **silence** speech" in text

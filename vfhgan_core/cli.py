@@ -136,6 +136,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             sentences=args.sentences,
             max_clips=args.max_clips,
             training_clips=args.training_clips,
+            speech=args.speech,
         )
     except ValueError as exc:  # e.g. --max-clips 0: one clear line, not a traceback
         raise EvaluationError(str(exc)) from None
@@ -274,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-clips", choices=("exclude", "include"), default="exclude",
                    help="exclude (default): leave out clips a scored variant trained on (listed in its "
                         "training.json); include: score them too")
+    p.add_argument("--speech", choices=("matched", "reversed", "silence"), default="matched",
+                   help="what the audio variants hear: matched (default, the clip's own speech), reversed (the "
+                        "clip's speech windows in reverse order: same voice, out of step with the lips) or "
+                        "silence; an ablation of the speech input")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
     p.add_argument("--workers", type=int, default=2,

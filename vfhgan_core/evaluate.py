@@ -45,6 +45,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from vfhgan_core.audio import AudioConfig, silent_mel_windows
 from vfhgan_core.config import to_dict
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shard_meta
@@ -77,6 +78,22 @@ GROUND_TRUTH = "ground_truth"
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
+#: what the audio-conditioned variants hear during an evaluation (see ``EvaluationConfig.speech``)
+SPEECH_MODES = ("matched", "reversed", "silence")
+
+
+def speech_windows_for(mel_windows: np.ndarray, mode: str) -> torch.Tensor:
+    """The mel windows ``(T, 1, n_mels, frames)`` a clip's frames are restored with under ``mode``."""
+    mel = torch.from_numpy(np.asarray(mel_windows, dtype=np.float32))
+    if mode == "matched":
+        return mel
+    if mode == "reversed":
+        return mel.flip(0).contiguous()
+    if mode == "silence":
+        return silent_mel_windows(len(mel), AudioConfig(n_mels=mel.shape[-2], window_frames=mel.shape[-1]))
+    raise ValueError(f"speech must be one of {', '.join(SPEECH_MODES)}, got {mode!r}")
+
+
 class EvaluationError(VFHGANError):
     """The evaluation cannot run as asked (no clips, unknown variants, missing lip reader)."""
 
@@ -107,6 +124,13 @@ class EvaluationConfig:
             clip that a data source holds under another name is left out too), so scores are
             on unseen clips only; ``"include"``: score them too (to see how well the training
             data is fitted).
+        speech: what the audio-conditioned variants hear (an ablation at inference; the
+            variants without audio are not affected): ``"matched"``, the clip's own speech
+            window for each frame (normal use); ``"reversed"``, the clip's own windows in
+            reverse frame order (the same voice, level and mel statistics, out of step with the
+            lips); ``"silence"``, the mel windows of digital silence (what a clip without an
+            audio track gives). Matched against reversed says whether a variant uses the timing
+            of the speech; matched against silence whether hearing it helps at all.
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -120,6 +144,7 @@ class EvaluationConfig:
     max_clips: Optional[int] = None
     batch_size: int = 32
     training_clips: str = "exclude"
+    speech: str = "matched"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -133,6 +158,8 @@ class EvaluationConfig:
             raise ValueError(f"max_clips must be >= 1 or None, got {self.max_clips}")
         if self.training_clips not in ("exclude", "include"):
             raise ValueError(f"training_clips must be 'exclude' or 'include', got {self.training_clips!r}")
+        if self.speech not in SPEECH_MODES:
+            raise ValueError(f"speech must be one of {', '.join(SPEECH_MODES)}, got {self.speech!r}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -290,7 +317,7 @@ def evaluate_clip(
     """
     gt = shard.hr
     lr = degrade(gt, scale=config.scale, method=config.degradation)
-    mel = torch.from_numpy(np.asarray(shard.mel_windows, dtype=np.float32))
+    mel = speech_windows_for(shard.mel_windows, config.speech)
     outputs = {"bicubic": bicubic_x4(lr, config.scale)}
     for name, gen in generators.items():
         outputs[name] = run_generator(gen, lr, mel, config.batch_size)

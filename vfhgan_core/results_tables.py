@@ -69,6 +69,9 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
     out.append(f"ERQA v{report.get('erqa_version')}; degradation {cfg.get('degradation')} ×{cfg.get('scale')}; "
                f"high-frequency band {tuple(cfg.get('high_band', ()))} cycles/pixel of the 128×128 frame; "
                f"sentences: {cfg.get('sentences')}. Means over clips; word accuracy pooled over words.")
+    if cfg.get("speech", "matched") != "matched":
+        out += ["", f"**Speech ablation**: the audio-conditioned variants heard **{cfg['speech']}** speech "
+                    "(`--speech`), not the clip's own."]
     out.append("")
     excluded = sorted(report.get("excluded_training_clips") or ())
     if excluded:
