@@ -45,6 +45,8 @@ from .variants import ALL_VARIANTS, describe_variant
 # page is served a few seconds sooner; the models warm up in the background meanwhile.
 
 if TYPE_CHECKING:
+    from vfhgan_core.frequency_lab import FrequencyLabConfig
+
     from .engine import JobResult
 
 log = logging.getLogger(__name__)
@@ -337,7 +339,9 @@ class AppCallbacks:
                                PipelineConfig(detector=self.store.detector_config))
 
     @staticmethod
-    def lab_config(steps: float, alpha: float, loss_weight: float, log_matrix: bool, patch_factor) -> "FrequencyLabConfig":
+    def lab_config(steps: float, alpha: float, loss_weight: float, log_matrix: bool,
+                   patch_factor) -> FrequencyLabConfig:
+        """The lab's settings from the tab's controls (about 20 snapshots per run)."""
         from vfhgan_core.frequency_lab import FrequencyLabConfig
 
         try:
@@ -350,7 +354,7 @@ class AppCallbacks:
                                   loss_weight=float(loss_weight), log_matrix=bool(log_matrix),
                                   patch_factor=patch_i)
 
-    def run_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
+    def run_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1000,
                 alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
                 request: gr.Request = None):
         """Stream a lab run: every snapshot updates the status, images, plots, table and JSON."""
@@ -381,7 +385,7 @@ class AppCallbacks:
                     log.info("session %s: lab %d/%d steps in %.1f s", session[:8], snap.step, snap.total_steps,
                              snap.seconds)
 
-    async def ffl_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1500,
+    async def ffl_lab(self, video: str | None, at: float = 0.0, frames: float = 1, steps: float = 1000,
                       alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
                       request: gr.Request = None) -> dict:
         """Run the frequency-loss lab to the end and return its figures.

@@ -96,7 +96,7 @@ def test_a_run_is_reproducible_and_leaves_the_caller_alone(face):
 
 def test_summary_is_plain_json_with_every_band(face):
     _, last = _last(face[0], FrequencyLabConfig(steps=20, snapshot_every=10, n_bands=4))
-    summary = json.loads(json.dumps(last.summary()))
+    summary = json.loads(json.dumps(last.summary(), allow_nan=False))
     assert summary["finished"] is True and summary["steps_done"] == 20
     assert [b["low"] for b in summary["bands"]] == [0.0, 0.125, 0.25, 0.375]
     assert set(summary["band_error_db"]) == {PIXEL, FFL, "bicubic"}
@@ -104,6 +104,9 @@ def test_summary_is_plain_json_with_every_band(face):
     assert summary["high_band_start"] == 0.125
     assert summary["curves"]["step"] == [0, 10, 20]
     assert summary["high_band_error_db"][PIXEL] == pytest.approx(np.mean(summary["band_error_db"][PIXEL][1:]), abs=2e-3)
+    # one band (below Nyquist): no high band to average, and still valid JSON
+    _, one = _last(face[0], FrequencyLabConfig(steps=2, n_bands=1))
+    assert json.loads(json.dumps(one.summary(), allow_nan=False))["high_band_error_db"][PIXEL] is None
 
 
 def test_stopping_raises_between_steps(face):

@@ -86,7 +86,7 @@ class FrequencyLabConfig:
             core to a second visitor.
     """
 
-    steps: int = 2000
+    steps: int = 1000
     snapshot_every: int = 50
     learning_rate: float = 1e-3
     channels: int = 32
@@ -197,8 +197,11 @@ class LabSnapshot:
 
     def summary(self) -> dict[str, Any]:
         """Plain-JSON figures of this snapshot (what the ``ffl_lab`` API returns)."""
+        def num(v: float) -> float | None:      # JSON has no NaN: a band without data is null
+            return None if not np.isfinite(v) else round(float(v), 3)
+
         def rnd(values) -> list[float | None]:
-            return [None if not np.isfinite(v) else round(float(v), 3) for v in values]
+            return [num(v) for v in values]
 
         edges = self.band_edges
         return {
@@ -211,10 +214,9 @@ class LabSnapshot:
             "high_band_start": self.high_band_start,
             "band_error_db": {**{a: rnd(self.band_error_db[a]) for a in ARMS},
                               "bicubic": rnd(self.bicubic_band_error_db)},
-            "high_band_error_db": {**{a: round(self.high_band_error_db(a), 3) for a in ARMS},
-                                   "bicubic": round(_band_mean(self.bicubic_band_error_db, edges,
-                                                               self.high_band_start), 3)},
-            "psnr_y": {**{a: round(self.psnr_y[a], 3) for a in ARMS}, "bicubic": round(self.bicubic_psnr_y, 3)},
+            "high_band_error_db": {**{a: num(self.high_band_error_db(a)) for a in ARMS},
+                                   "bicubic": num(_band_mean(self.bicubic_band_error_db, edges, self.high_band_start))},
+            "psnr_y": {**{a: num(self.psnr_y[a]) for a in ARMS}, "bicubic": num(self.bicubic_psnr_y)},
             "curves": {
                 "step": list(self.history.steps),
                 "psnr_y": {a: rnd(v) for a, v in self.history.psnr_y.items()},
