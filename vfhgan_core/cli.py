@@ -118,6 +118,24 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_enhance_batch(args: argparse.Namespace) -> int:
+    from vfhgan_core.batch import REPORT_NAME, enhance_batch
+
+    report = enhance_batch(args.src_dir, args.out_dir, variant=args.variant, weights=args.weights, mode=args.mode,
+                           detector=_detector_config(args), progress=not args.quiet)
+    if not report.merged:
+        return 0                                 # the main process of the launch reports for all
+    summary = report.to_dict()
+    counts = summary["counts"]
+    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {summary['seconds']:.1f} s "
+          f"with {summary['processes']} process(es): {summary['clips_per_minute']} clips/min, "
+          f"{summary['frames_per_second']} frames/s; report: {Path(args.out_dir) / REPORT_NAME}")
+    for item in summary["items"]:
+        if item["status"] == "failed":
+            print(f"  failed {item['source']}: {item['reason']}")
+    return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
@@ -256,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
     _add_detector_arguments(p)
     p.set_defaults(func=_cmd_enhance)
+
+    p = sub.add_parser("enhance-batch", help="enhance every video below a folder (resumable; split between "
+                                             "processes under accelerate launch)")
+    p.add_argument("src_dir", help="folder of videos (searched recursively)")
+    p.add_argument("out_dir", help="output folder (the same tree, .mp4 files, and enhance_batch.json)")
+    p.add_argument("--variant", default="audio-ffl-lip", help="trained variant (default audio-ffl-lip)")
+    p.add_argument("--weights", metavar="SRC", help="weights folder or Hub repo id (default: the bundled assets/weights)")
+    p.add_argument("--mode", choices=("simulate", "real"), default="real",
+                   help="real (default): the videos are low-resolution, restore and paste back; simulate: degrade "
+                        "the face to 32x32, restore, and also write NAME_comparison.mp4")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_detector_arguments(p)
+    p.set_defaults(func=_cmd_enhance_batch)
 
     p = sub.add_parser("evaluate", help="score bicubic and the trained variants on real clips (the paper's tables)")
     p.add_argument("data", nargs="+", metavar="DATA",

@@ -1,0 +1,276 @@
+"""Enhance every video of a folder tree: resumable, and split between processes by Accelerate.
+
+``python -m vfhgan_core enhance-batch SRC_DIR OUT_DIR`` (see :func:`enhance_batch`):
+
+* every video below ``SRC_DIR`` (by file ending) gets ``OUT_DIR/<same relative path>.mp4`` (real
+  mode: the pasted-back full frames; simulate mode: the restored face, plus
+  ``<name>_comparison.mp4``);
+* **resumable**: a video whose output exists is skipped (``already done``). Outputs are written
+  through :class:`vfhgan_core.media.VideoWriter`, which encodes into a hidden temporary file and
+  renames it only when complete, and in simulate mode the face video is written last, so a run
+  killed at any moment leaves no file that a rerun takes as done. Temporary files left by a
+  killed run are removed by the next one;
+* **several processes**: under ``accelerate launch`` (or ``torchrun``) the sorted list of videos
+  is split with Accelerate's own ``PartialState().split_between_processes``; each process loads
+  the generator and the detector once, restores its share and writes its own outputs, and the
+  main process merges every process's report into ``OUT_DIR/enhance_batch.json`` (done, skipped
+  and failed videos, each with its reason, and the figures of the run);
+* one bad video (not a video, no face, damaged) is recorded as failed with its reason and the
+  batch goes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vfhgan_core.errors import VFHGANError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchItem", "BatchReport", "VIDEO_SUFFIXES", "enhance_batch", "find_videos", "output_paths"]
+
+#: file endings taken as videos
+VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+#: the merged report, in OUT_DIR
+REPORT_NAME = "enhance_batch.json"
+#: per-process reports while a batch runs (merged, then removed)
+_PART_DIR = ".enhance_batch"
+
+
+class BatchError(VFHGANError):
+    """The batch cannot start (no such folder, output inside the input, no videos)."""
+
+    reason = "bad_batch_input"
+
+
+@dataclass
+class BatchItem:
+    """One video of the batch and what became of it: ``done``, ``skipped`` or ``failed`` (with the reason)."""
+
+    source: str
+    output: str
+    status: str = "pending"
+    reason: str = ""
+    frames: int = 0
+    seconds: float = 0.0
+    process: int = 0
+
+
+@dataclass
+class BatchReport:
+    """The whole batch: every video once, and the run's figures."""
+
+    source_dir: str
+    output_dir: str
+    variant: str
+    mode: str
+    processes: int
+    items: list[BatchItem] = field(default_factory=list)
+    seconds: float = 0.0
+    #: True on the process that merged every process's items (the main one)
+    merged: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def frames(self) -> int:
+        return sum(i.frames for i in self.items if i.status == "done")
+
+    def to_dict(self) -> dict[str, Any]:
+        done = self.count("done")
+        return {
+            "source_dir": self.source_dir, "output_dir": self.output_dir, "variant": self.variant,
+            "mode": self.mode, "processes": self.processes, "seconds": round(self.seconds, 2),
+            "counts": {s: self.count(s) for s in ("done", "skipped", "failed")},
+            "frames_restored": self.frames,
+            "clips_per_minute": round(60.0 * done / self.seconds, 2) if self.seconds > 0 else None,
+            "frames_per_second": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
+            "items": [asdict(i) for i in sorted(self.items, key=lambda i: i.source)],
+        }
+
+
+def find_videos(src_dir: str | os.PathLike) -> list[Path]:
+    """Every video below ``src_dir`` (by file ending, hidden files and folders left out), sorted."""
+    root = Path(src_dir)
+    found = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+            found.append(path)
+    return sorted(found)
+
+
+def output_paths(src_dir: Path, out_dir: Path, video: Path, mode: str) -> tuple[Path, Path | None]:
+    """``(main output, comparison video or None)`` of ``video``: the same relative path, as ``.mp4``."""
+    rel = video.relative_to(src_dir)
+    main = (out_dir / rel).with_suffix(".mp4")
+    if main.resolve() == video.resolve():          # an .mp4 source cannot be its own output
+        main = main.with_name(main.stem + "_restored.mp4")
+    comparison = main.with_name(main.stem + "_comparison.mp4") if mode == "simulate" else None
+    return main, comparison
+
+
+def _remove_stale_partials(owned: list[Path]) -> None:
+    """Delete the hidden ``.NAME.<id>.part.mp4`` files a killed run left beside this process's outputs."""
+    for main in owned:
+        for stem in {main.stem, main.stem + "_comparison"}:
+            for stale in main.parent.glob(f".{stem}.*.part.mp4"):
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
+
+
+def enhance_batch(
+    src_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    variant: str = "audio-ffl-lip",
+    weights: str | None = None,
+    mode: str = "real",
+    detector=None,
+    pipeline=None,
+    progress: bool = True,
+    on_item: Callable[[BatchItem], None] | None = None,
+) -> BatchReport:
+    """Restore every video below ``src_dir`` into ``out_dir`` (see the module docstring).
+
+    Args:
+        src_dir, out_dir: input and output folders (``out_dir`` may not lie inside ``src_dir``).
+        variant, weights: the generator (:func:`vfhgan_core.hub.load_generator`).
+        mode: ``"real"`` (default: the videos are the low-resolution material) or ``"simulate"``.
+        detector: :class:`~vfhgan_core.faces.detection.DetectorConfig` (default: the pipeline's).
+        pipeline: :class:`~vfhgan_core.pipeline.PipelineConfig` (its detector is replaced by ``detector``).
+        progress: tqdm bars over this process's files and the current file's frames.
+        on_item: called with every finished item (done, skipped or failed) of this process.
+
+    Returns:
+        the merged :class:`BatchReport` on the main process (also written to
+        ``out_dir/enhance_batch.json``); on the other processes, their own share.
+    """
+    import torch
+    from accelerate import PartialState
+
+    from vfhgan_core.faces.detection import load_face_detector
+    from vfhgan_core.hub import load_generator
+    from vfhgan_core.pipeline import PipelineConfig
+    from vfhgan_core.restore import RestoreOptions, restore_clip, write_comparison_video, write_face_video, write_pasted_video
+
+    t0 = time.perf_counter()
+    src, out = Path(src_dir), Path(out_dir)
+    if not src.is_dir():
+        raise BatchError(f"{src} is not a folder: enhance-batch takes a folder of videos (use enhance for one file)")
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise BatchError(f"the output folder {out} lies inside the input folder {src}: its videos would be "
+                         "taken as input by the next run; choose an output folder outside it")
+    videos = find_videos(src)
+    if not videos:
+        raise BatchError(f"no video below {src} (looked for {', '.join(VIDEO_SUFFIXES)})")
+    pipeline = pipeline or PipelineConfig()
+    if detector is not None:
+        pipeline = replace(pipeline, detector=detector)
+    options = RestoreOptions(mode=mode, pipeline=pipeline)
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    rank, world = state.process_index, state.num_processes
+    if world > 1 and not torch.cuda.is_available():
+        # the processes share the CPU: each takes its part of the cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    parts = out / _PART_DIR
+    if state.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        parts.mkdir(exist_ok=True)
+    state.wait_for_everyone()
+
+    with state.split_between_processes(videos) as mine:
+        mine = list(mine)
+    items: list[BatchItem] = []
+    # load once, before the first video: weights or a detector that cannot be had stop the batch
+    # with their own message instead of failing every video alike
+    generator = face_detector = None
+    if any(not output_paths(src, out, v, mode)[0].is_file() for v in mine):
+        device = "cpu" if state.device.type == "cpu" else str(state.device)
+        generator = load_generator(variant, weights, device=device)
+        face_detector = load_face_detector(pipeline.detector)
+    _remove_stale_partials([output_paths(src, out, v, mode)[0] for v in mine])
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(mine), desc=f"videos (process {rank + 1}/{world})", position=2 * rank, unit="video")
+    for video in mine:
+        main, comparison = output_paths(src, out, video, mode)
+        item = BatchItem(source=str(video.relative_to(src)), output=str(main.relative_to(out)), process=rank)
+        started = time.perf_counter()
+        if main.is_file():
+            item.status, item.reason = "skipped", "already done (the output exists; delete it to redo)"
+        else:
+            frames_bar = None
+            try:
+                if progress:
+                    from tqdm.auto import tqdm
+
+                    frames_bar = tqdm(total=100, desc=item.source[-40:], position=2 * rank + 1, leave=False,
+                                      unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+                def report(stage: str, fraction: float, frames_bar=frames_bar) -> None:
+                    if frames_bar is not None:
+                        frames_bar.n = int(100 * fraction)
+                        frames_bar.set_postfix_str(stage, refresh=True)
+
+                result = restore_clip(video, {variant: generator}, face_detector, options, progress=report)
+                main.parent.mkdir(parents=True, exist_ok=True)
+                if mode == "simulate":
+                    write_comparison_video(result, comparison, progress=report)
+                    write_face_video(result, variant, main, progress=report)      # last: marks the item done
+                else:
+                    write_pasted_video(result, variant, video, main, options, progress=report)
+                item.status, item.frames = "done", result.num_frames
+            except VFHGANError as exc:
+                item.status, item.reason = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+                log.exception("unexpected error on %s", video)
+                item.status, item.reason = "failed", f"unexpected error ({type(exc).__name__}: {exc})"
+            finally:
+                if frames_bar is not None:
+                    frames_bar.close()
+        item.seconds = round(time.perf_counter() - started, 3)
+        items.append(item)
+        if on_item is not None:
+            on_item(item)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{item.status}: {item.source[-30:]}")
+    if bar is not None:
+        bar.close()
+
+    (parts / f"process-{rank}.json").write_text(json.dumps([asdict(i) for i in items]), encoding="utf-8")
+    state.wait_for_everyone()
+    report_ = BatchReport(source_dir=str(src), output_dir=str(out), variant=variant, mode=mode, processes=world,
+                          items=items)
+    if state.is_main_process:
+        merged: list[BatchItem] = []
+        for k in range(world):
+            merged += [BatchItem(**d) for d in json.loads((parts / f"process-{k}.json").read_text(encoding="utf-8"))]
+        report_.items, report_.merged = merged, True
+        report_.seconds = time.perf_counter() - t0
+        (out / REPORT_NAME).write_text(json.dumps(report_.to_dict(), indent=2) + "\n", encoding="utf-8")
+        for k in range(world):
+            (parts / f"process-{k}.json").unlink(missing_ok=True)
+        try:
+            parts.rmdir()
+        except OSError:
+            pass
+    else:
+        report_.seconds = time.perf_counter() - t0
+    state.wait_for_everyone()
+    return report_
