@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vfhgan_core.batch import REPORT_NAME, find_videos, output_paths
+from vfhgan_core.batch import REPORT_NAME, find_videos, launch_command, output_paths
 from vfhgan_core.media import probe_video
 
 pytestmark = pytest.mark.slow
@@ -114,9 +114,7 @@ def test_a_killed_run_leaves_nothing_taken_as_done(videos: Path, tmp_path: Path)
 def test_two_processes_under_accelerate_split_the_videos(videos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     # --multi_gpu is Accelerate's multi-process launcher; on a CPU-only machine it runs CPU processes (gloo)
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m"]
-    rc, stdout, stderr = _run(videos, out, "--mode", "real", launcher=launcher)
+    rc, stdout, stderr = _run(videos, out, "--mode", "real", launcher=launch_command(2))
     assert rc == 0, stderr[-3000:]
     report = _report(out)
     assert report["processes"] == 2

@@ -33,7 +33,8 @@ from vfhgan_core.errors import VFHGANError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchItem", "BatchReport", "VIDEO_SUFFIXES", "enhance_batch", "find_videos", "output_paths"]
+__all__ = ["BatchItem", "BatchReport", "VIDEO_SUFFIXES", "benchmark_batch", "enhance_batch", "find_videos",
+           "output_paths"]
 
 #: file endings taken as videos
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -274,3 +275,48 @@ def enhance_batch(
         report_.seconds = time.perf_counter() - t0
     state.wait_for_everyone()
     return report_
+
+
+def launch_command(processes: int) -> list[str]:
+    """How to start ``python -m vfhgan_core ...`` as ``processes`` Accelerate processes on this machine.
+
+    Accelerate's multi-process launcher is ``--multi_gpu``; on a machine without a GPU it starts
+    CPU processes (gloo), while a plain ``--num_processes N`` there starts a single process.
+    """
+    import sys
+
+    if processes <= 1:
+        return [sys.executable, "-m"]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m"]
+
+
+def benchmark_batch(src_dir: str | os.PathLike, processes: tuple[int, ...] = (1, 2), mode: str = "real",
+                    variant: str = "audio-ffl-lip", extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Run ``enhance-batch`` on ``src_dir`` once per process count into fresh folders; return the figures.
+
+    Each row: ``processes``, ``videos`` done, ``frames``, ``wall_s`` (from launch to exit, model
+    loading included), ``batch_s`` (the report's own time), clips per minute and frames per second
+    over the wall time.
+    """
+    import subprocess
+    import tempfile
+
+    rows = []
+    for n in processes:
+        with tempfile.TemporaryDirectory(prefix="vfhgan-bench-batch-") as tmp:
+            out = Path(tmp) / "out"
+            cmd = [*launch_command(n), "vfhgan_core", "enhance-batch", str(src_dir), str(out), "--quiet",
+                   "--mode", mode, "--variant", variant, *extra]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0 or not (out / REPORT_NAME).is_file():
+                raise BatchError(f"enhance-batch with {n} process(es) failed (exit {proc.returncode}):\n"
+                                 f"{proc.stderr[-2000:]}")
+            report = json.loads((out / REPORT_NAME).read_text(encoding="utf-8"))
+        done, frames = report["counts"]["done"], report["frames_restored"]
+        rows.append({"processes": n, "videos": done, "failed": report["counts"]["failed"], "frames": frames,
+                     "wall_s": round(wall, 2), "batch_s": report["seconds"],
+                     "clips_per_minute": round(60.0 * done / wall, 2), "frames_per_second": round(frames / wall, 2)})
+    return rows

@@ -136,6 +136,24 @@ def _cmd_enhance_batch(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
 
 
+def _cmd_bench_batch(args: argparse.Namespace) -> int:
+    import platform
+
+    from vfhgan_core.batch import benchmark_batch
+
+    extra = ("--detector-model", args.detector_model) if args.detector_model else ()
+    rows = benchmark_batch(args.src_dir, tuple(args.processes), mode=args.mode, variant=args.variant, extra=extra)
+    print(f"enhance-batch on {args.src_dir} ({args.mode} mode, {args.variant}), {os.cpu_count()} CPU core(s), "
+          f"{platform.processor() or platform.machine()}")
+    print(f"{'processes':>9}  {'videos':>6}  {'frames':>6}  {'wall s':>7}  {'clips/min':>9}  {'frames/s':>8}")
+    for r in rows:
+        print(f"{r['processes']:>9}  {r['videos']:>6}  {r['frames']:>6}  {r['wall_s']:>7.1f}  "
+              f"{r['clips_per_minute']:>9.2f}  {r['frames_per_second']:>8.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
@@ -287,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_detector_arguments(p)
     p.set_defaults(func=_cmd_enhance_batch)
+
+    p = sub.add_parser("bench-batch", help="clips per minute and frames per second of enhance-batch with 1 and 2 "
+                                           "processes on this machine")
+    p.add_argument("src_dir", help="folder of videos to enhance (outputs go to temporary folders)")
+    p.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
+    p.add_argument("--mode", choices=("simulate", "real"), default="real")
+    p.add_argument("--variant", default="audio-ffl-lip")
+    p.add_argument("--detector-model", metavar="PATH", help="SCRFD .onnx face detector")
+    p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
+    p.set_defaults(func=_cmd_bench_batch)
 
     p = sub.add_parser("evaluate", help="score bicubic and the trained variants on real clips (the paper's tables)")
     p.add_argument("data", nargs="+", metavar="DATA",
