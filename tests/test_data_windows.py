@@ -168,6 +168,28 @@ def test_geometric_jitter_moves_frames_boxes_and_lr_alike(shard) -> None:
         FrameWindowDataset([shard], geometric_jitter=-0.1)
 
 
+def test_blind_degradation_degrades_each_sample_by_its_own_draw(shard) -> None:
+    from vfhgan_core.data.degradations import DegradationConfig
+
+    blind = DegradationConfig(blur_prob=1.0, gaussian_noise_prob=1.0, h264_prob=1.0, jpeg_prob=0.0)
+    differences = []
+    for a, b in augmented_pairs(shard, n=4, blind=blind):
+        assert torch.equal(a["hr"], b["hr"])                          # the targets stay clean
+        assert b["lr"].shape == a["lr"].shape
+        differences.append(float((b["lr"] - a["lr"]).abs().mean()))
+    assert min(differences) > 0.01 and len(set(differences)) == 4      # each sample its own draw
+    again = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, blind=blind)
+    first = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, blind=blind)
+    assert torch.equal(again[2]["lr"], first[2]["lr"])                # seed and index decide
+    val = FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=2, blind=blind)
+    assert torch.equal(val[1]["lr"], FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=2,
+                                                        blind=blind)[1]["lr"])    # fixed validation draws
+    moved = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, blind=blind, geometric_jitter=1.0)[0]
+    assert moved["lr"].shape == first[0]["lr"].shape                  # with geometric jitter too
+    with pytest.raises(ValueError, match="scale"):
+        FrameWindowDataset([shard], blind=DegradationConfig(scale=2))
+
+
 def test_speaker_balanced_weights_temper_a_dominant_speaker(prepared) -> None:
     ids, frames = ["big/1", "big/2", "small/1"], [300, 100, 100]
     assert np.allclose(speaker_balanced_weights(ids, frames, power=1.0), [0.6, 0.2, 0.2])      # frame-uniform

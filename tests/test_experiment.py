@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,15 @@ def test_round_trip_through_json(tmp_path: Path) -> None:
     assert from_dict(ExperimentConfig, json.loads(json.dumps(to_dict(exp)))) == exp
     assert back.data.speaker_rules == (("a/x", "spk1"),)
     assert back.generator.widths == (16, 8, 0)
+    # the blind degradation chain travels with the experiment, and an old file without it reads as None
+    from vfhgan_core.data.degradations import DegradationConfig
+
+    blind = replace(exp, data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20))))
+    again = load_experiment(save_experiment(blind, tmp_path / "blind.json"))
+    assert again == blind and again.data.blind_degradation.h264_kbps == (10.0, 20.0)
+    assert back.data.blind_degradation is None
+    with pytest.raises(ValueError, match="blind_degradation.scale"):
+        replace(exp.data, blind_degradation=DegradationConfig(scale=2))
 
 
 def test_variant_name_must_match_switches() -> None:
@@ -194,6 +204,13 @@ def test_model_card_front_matter_and_content(tmp_path: Path) -> None:
     for row in ("| lip reading α | 0.0001 |", "| adversarial γ | 0.001 |", "| pixel (128×128) | 0.01 |",
                 "| frequency β | 0.0001 |", "| perceptual | 1 |"):
         assert row in text
+    assert "bicubic_antialias ×4, rounded to 8 bits" in text
+    # a variant trained on blind degradations says what they were
+    from vfhgan_core.data.degradations import DegradationConfig
+
+    blind = replace(exp, data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20))))
+    text = ModelCard.load(write_model_card(tmp_path / "blind", blind, metrics)).text
+    assert "blind real-video chain ×4" in text and "H.264 p = 0.5 (10–20 kbit/s)" in text
 
 
 def test_the_card_names_training_recordings_found_in_validation(tmp_path: Path) -> None:

@@ -386,9 +386,10 @@ def train(args: argparse.Namespace) -> int:
     train_ds = FrameWindowDataset(train_clips, d.num_frames, d.seq_len, train=True, seed=exp.optim.seed,
                                   hflip_prob=d.hflip_prob, length=total_samples, clip_weights=clip_weights,
                                   color_jitter=d.color_jitter, geometric_jitter=d.geometric_jitter,
-                                  degradation=d.degradation, scale=d.scale)
-    val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False,
-                                samples_per_clip=d.val_samples_per_clip)
+                                  degradation=d.degradation, scale=d.scale, blind=d.blind_degradation)
+    val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False, seed=exp.optim.seed,
+                                samples_per_clip=d.val_samples_per_clip, degradation=d.degradation, scale=d.scale,
+                                blind=d.blind_degradation)
     if main_proc and split.same_recordings:
         log.warning("left out of validation, being training clips under another name (same speech "
                     "fingerprint): %s", ", ".join(f"{v} = {t}" for v, t in split.same_recordings.items()))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vfhgan_core.config import from_dict, to_dict
+from vfhgan_core.data.degradations import DegradationConfig
 from vfhgan_core.data.words import SentenceSplit
 from vfhgan_core.faces.crops import DEGRADATIONS
 from vfhgan_core.hub import parse_variant, variant_name
@@ -101,6 +102,10 @@ class DataConfig:
             lip reader's evaluation sentences), so that word accuracy on restored frames is
             measured on sentences neither network trained on; ``None`` = keep all.
         num_workers: DataLoader worker processes (0: load in the training process).
+        blind_degradation: the random degradation chain of real low-quality video (blur,
+            downsampling method, noise, JPEG or H.264; :mod:`vfhgan_core.data.degradations`),
+            drawn anew for every training sample and fixed per validation sample, instead of
+            the clean ``degradation``; ``None`` (default) = the clean degradation.
     """
 
     train: tuple[str, ...] = ("../prepared/grid_s1",)
@@ -120,6 +125,7 @@ class DataConfig:
     max_train_clips: Optional[int] = None
     holdout_sentences: Optional[SentenceSplit] = None
     num_workers: int = 0
+    blind_degradation: Optional[DegradationConfig] = None
 
     def __post_init__(self) -> None:
         for name in ("train", "val", "val_speakers"):
@@ -160,6 +166,9 @@ class DataConfig:
             problems.append(f"data.max_train_clips must be >= 1 or null, got {self.max_train_clips}")
         if self.num_workers < 0:
             problems.append(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.blind_degradation is not None and self.blind_degradation.scale != self.scale:
+            problems.append(f"data.blind_degradation.scale ({self.blind_degradation.scale}) must equal data.scale "
+                            f"({self.scale})")
         if problems:
             raise ValueError("invalid DataConfig: " + "; ".join(problems))
 

@@ -83,6 +83,21 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def _degradation_text(data) -> str:
+    """How the LR inputs were made: the clean degradation, or the blind chain with its ranges."""
+    b = data.blind_degradation
+    if b is None:
+        return f"{data.degradation} ×{data.scale}, rounded to 8 bits"
+    return (f"blind real-video chain ×{b.scale}, drawn per sample (`vfhgan_core.data.degradations`): "
+            f"Gaussian blur p = {_fmt(b.blur_prob)} (σ {_fmt(b.blur_sigma[0])}–{_fmt(b.blur_sigma[1])} HR px, "
+            f"anisotropic {_fmt(b.anisotropic_prob)}); downsampling by {', '.join(b.resize_methods)}; "
+            f"Gaussian noise p = {_fmt(b.gaussian_noise_prob)} (σ {_fmt(b.gaussian_sigma[0])}–"
+            f"{_fmt(b.gaussian_sigma[1])}), Poisson noise p = {_fmt(b.poisson_noise_prob)}; JPEG p = "
+            f"{_fmt(b.jpeg_prob)} (quality {_fmt(b.jpeg_quality[0])}–{_fmt(b.jpeg_quality[1])}), else H.264 p = "
+            f"{_fmt(b.h264_prob)} ({_fmt(b.h264_kbps[0])}–{_fmt(b.h264_kbps[1])} kbit/s); a second round p = "
+            f"{_fmt(b.second_order_prob)}")
+
+
 def write_model_card(
     folder: str | Path,
     experiment: ExperimentConfig,
@@ -211,7 +226,7 @@ def write_model_card(
         if key in extra:
             data_rows.append((label, f"{int(extra[key]):,}"))
     data_rows += [
-        ("degradation", f"{data.degradation} ×{data.scale}, rounded to 8 bits"),
+        ("degradation", _degradation_text(data)),
         ("sample", f"{data.seq_len} consecutive frame(s), each with its {data.num_frames}-frame LR window"),
         ("augmentation", ", ".join([f"horizontal flip p = {_fmt(data.hflip_prob)}"]
                                    + ([f"colour jitter {_fmt(data.color_jitter)}"] if data.color_jitter else [])

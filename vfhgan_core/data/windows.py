@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
+from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
 from vfhgan_core.faces.crops import DEGRADATIONS, degrade, transform_points
 
 if TYPE_CHECKING:
@@ -399,6 +400,10 @@ class FrameWindowDataset(Dataset):
         geometric_jitter: strength of a random scale / rotation / shift of a training
             sample's HR frames (:func:`geometric_transform`, the same map for every frame of
             the sample; 0 = off); its LR frames are then degraded from the moved HR frames.
+        blind: a random real-video degradation chain
+            (:class:`~vfhgan_core.data.degradations.DegradationConfig`) used instead of
+            ``degradation``: one draw per sample, a pure function of ``seed`` and the sample's
+            index (validation samples get fixed draws too); ``None`` = the clean degradation.
 
     Each item is a dict of tensors:
 
@@ -424,6 +429,7 @@ class FrameWindowDataset(Dataset):
         clip_weights: Sequence[float] | None = None,
         color_jitter: float = 0.0,
         geometric_jitter: float = 0.0,
+        blind: DegradationConfig | None = None,
     ) -> None:
         if num_frames < 1 or num_frames % 2 == 0:
             raise ValueError(f"num_frames must be odd and >= 1, got {num_frames}")
@@ -456,6 +462,9 @@ class FrameWindowDataset(Dataset):
         self.color_jitter = float(color_jitter)
         self.geometric_jitter = float(geometric_jitter)
         self.degradation, self.scale = degradation, scale
+        if blind is not None and blind.scale != scale:
+            raise ValueError(f"the blind degradation's scale {blind.scale} differs from the dataset's {scale}")
+        self.blind = blind
         # training: a clip is drawn with probability proportional to its number of start positions
         starts = np.array([c.num_frames - seq_len + 1 for c in self.clips], dtype=np.float64)
         self._clip_p = starts / starts.sum()
@@ -504,6 +513,10 @@ class FrameWindowDataset(Dataset):
                  if self.geometric_jitter > 0 else None)
         return ci, start, flip, colour, moved
 
+    def _blind_seed(self, index: int) -> int:
+        """Seed of sample ``index``'s blind degradation (training and validation draws kept apart)."""
+        return int(np.random.default_rng([self.seed, int(index), 7 if self.train else 8]).integers(2 ** 62))
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0 or (not self.train and index >= len(self._fixed)):
             raise IndexError(index)
@@ -513,7 +526,13 @@ class FrameWindowDataset(Dataset):
         targets = np.arange(start, start + self.seq_len)
         window_idx = np.clip(targets[:, None] + np.arange(-j, j + 1)[None, :], 0, clip.num_frames - 1)
         boxes = clip.mouth_boxes[targets].copy()               # (S, 4)
-        if moved is None:
+        if self.blind is not None and moved is None:
+            # one random draw of the real-video chain for the whole sample (frames degrade alike)
+            frames, where = np.unique(window_idx, return_inverse=True)
+            lr_frames, _ = degrade_clip(clip.hr[frames], self.blind, seed=self._blind_seed(index))
+            lr = lr_frames[where.reshape(window_idx.shape)]
+            hr = clip.hr[targets]
+        elif moved is None:
             lr = clip.lr[window_idx]                           # (S, F, h, w, 3) uint8
             hr = clip.hr[targets]                              # (S, H, W, 3) uint8
         else:
@@ -521,7 +540,10 @@ class FrameWindowDataset(Dataset):
             frames, where = np.unique(window_idx, return_inverse=True)   # each frame warped once
             warped = np.stack([cv2.warpAffine(clip.hr[f], moved, (side, side), flags=cv2.INTER_LINEAR,
                                               borderMode=cv2.BORDER_REFLECT_101) for f in frames])
-            lr = degrade(warped, self.scale, self.degradation)[where.reshape(window_idx.shape)]
+            if self.blind is not None:
+                lr = degrade_clip(warped, self.blind, seed=self._blind_seed(index))[0][where.reshape(window_idx.shape)]
+            else:
+                lr = degrade(warped, self.scale, self.degradation)[where.reshape(window_idx.shape)]
             hr = warped[np.searchsorted(frames, targets)]
             corners = boxes[:, [[0, 1], [2, 1], [0, 3], [2, 3]]]        # (S, 4 corners, 2)
             mapped = transform_points(corners, moved)
