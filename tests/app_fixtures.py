@@ -114,3 +114,9 @@ class AppServer:
                 self.process.wait(timeout=10)
         if getattr(self, "_log", None) is not None:
             self._log.close()
+
+
+def start_test_app(detector_model: Path, tmp_path_factory, *extra_args: str) -> AppServer:
+    """``python app.py`` with :func:`make_test_weights`, its weights and log under pytest's temporary folders."""
+    weights = make_test_weights(tmp_path_factory.mktemp("weights"))
+    return AppServer(weights, detector_model, tmp_path_factory.mktemp("app") / "app.log", *extra_args).start()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import PERTURBED, REPO, AppServer, make_test_weights
+from app_fixtures import PERTURBED, REPO, AppServer, start_test_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,8 +29,7 @@ ARTIFACTS = Path(os.environ.get("VFHGAN_TEST_ARTIFACTS", REPO / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    weights = make_test_weights(tmp_path_factory.mktemp("weights"))
-    srv = AppServer(weights, detector_model, tmp_path_factory.mktemp("app") / "app.log").start()
+    srv = start_test_app(detector_model, tmp_path_factory)
     yield srv
     srv.stop()
 

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from app_fixtures import PERTURBED, AppServer, make_test_weights
+from app_fixtures import PERTURBED, AppServer, start_test_app
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 GRID_A = EXAMPLES / "grid_s1_bbaf2n.mp4"
@@ -22,8 +22,7 @@ VOX = EXAMPLES / "voxceleb2_Input_00098.mp4"
 
 @pytest.fixture(scope="module")
 def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    weights = make_test_weights(tmp_path_factory.mktemp("weights"))
-    srv = AppServer(weights, detector_model, tmp_path_factory.mktemp("app") / "app.log").start()
+    srv = start_test_app(detector_model, tmp_path_factory)
     yield srv
     srv.stop()
 
