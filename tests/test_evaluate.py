@@ -475,3 +475,23 @@ def test_speech_ablation_changes_only_what_the_audio_variants_hear(shard_paths: 
     text = markdown_report({"config": dataclasses.asdict(EvaluationConfig(speech="silence")), "methods": {},
                             "variants": [], "datasets": {}, "clips": []})
     assert "heard **silence** speech" in text
+
+
+def test_blind_degradation_is_fixed_per_clip_and_reported(shard_paths: dict[str, Path], weights: Path) -> None:
+    from vfhgan_core.data.degradations import DegradationConfig
+    from vfhgan_core.hub import load_generator
+
+    shard = load_shard(shard_paths[HELDOUT[0]])
+    generators = {"noaudio-noffl-nolip": load_generator("noaudio-noffl-nolip", weights)}
+    blind = EvaluationConfig(blind_degradation=DegradationConfig(gaussian_noise_prob=1.0, gaussian_sigma=(8, 8)))
+    a, b = evaluate_clip(shard, generators, blind), evaluate_clip(shard, generators, blind)
+    assert a["methods"] == b["methods"] and a["degradation"] == b["degradation"]     # a fixed draw per clip
+    assert a["degradation"]["gaussian_sigma"] == 8.0
+    clean = evaluate_clip(shard, generators, EvaluationConfig())
+    assert "degradation" not in clean
+    assert a["methods"]["bicubic"]["psnr_y"] < clean["methods"]["bicubic"]["psnr_y"] - 1.0
+    other = evaluate_clip(shard, generators, replace(blind, degradation_seed=1))
+    assert other["methods"]["bicubic"]["psnr_y"] != a["methods"]["bicubic"]["psnr_y"]   # the seed draws anew
+    text = markdown_report({"config": dataclasses.asdict(blind), "methods": {}, "variants": [], "datasets": {},
+                            "clips": []})
+    assert "**Blind degradations**" in text

@@ -155,6 +155,7 @@ def _cmd_bench_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vfhgan_core.data.degradations import DegradationConfig
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
     from vfhgan_core.hub import BUNDLED_WEIGHTS
@@ -173,6 +174,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             max_clips=args.max_clips,
             training_clips=args.training_clips,
             speech=args.speech,
+            blind_degradation=DegradationConfig() if args.degrade == "blind" else None,
+            degradation_seed=args.degrade_seed,
         )
     except ValueError as exc:  # e.g. --max-clips 0: one clear line, not a traceback
         raise EvaluationError(str(exc)) from None
@@ -334,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-clips", choices=("exclude", "include"), default="exclude",
                    help="exclude (default): leave out clips a scored variant trained on (listed in its "
                         "training.json); include: score them too")
+    p.add_argument("--degrade", choices=("clean", "blind"), default="clean",
+                   help="clean (default): bicubic x4 inputs; blind: each clip degraded by its own fixed draw of the "
+                        "real-video chain (blur, resize, noise, JPEG or H.264; vfhgan_core.data.degradations), "
+                        "listed per clip in the report")
+    p.add_argument("--degrade-seed", type=int, default=0, help="seed of the blind draws (default 0)")
     p.add_argument("--speech", choices=("matched", "reversed", "silence"), default="matched",
                    help="what the audio variants hear: matched (default, the clip's own speech), reversed (the "
                         "clip's speech windows in reverse order: same voice, out of step with the lips) or "

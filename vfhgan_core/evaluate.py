@@ -47,6 +47,7 @@ import torch
 
 from vfhgan_core.audio import AudioConfig, silent_mel_windows
 from vfhgan_core.config import to_dict
+from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.data.windows import DataSplitError, find_clip_shards
@@ -131,6 +132,11 @@ class EvaluationConfig:
             lips); ``"silence"``, the mel windows of digital silence (what a clip without an
             audio track gives). Matched against reversed says whether a variant uses the timing
             of the speech; matched against silence whether hearing it helps at all.
+        blind_degradation: make the LR inputs with this random real-video chain
+            (:mod:`vfhgan_core.data.degradations`) instead of ``degradation``; each clip gets
+            its own fixed draw (seeded by ``degradation_seed`` and the clip id), and the report
+            lists the parameters applied to every clip. ``None``: the clean degradation.
+        degradation_seed: seed of those draws.
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -145,6 +151,8 @@ class EvaluationConfig:
     batch_size: int = 32
     training_clips: str = "exclude"
     speech: str = "matched"
+    blind_degradation: Optional[DegradationConfig] = None
+    degradation_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -316,7 +324,13 @@ def evaluate_clip(
     and the ground truth appears as method ``ground_truth`` (word figures only).
     """
     gt = shard.hr
-    lr = degrade(gt, scale=config.scale, method=config.degradation)
+    applied = None
+    if config.blind_degradation is not None:
+        seed = int.from_bytes(hashlib.sha256(f"{config.degradation_seed}:{shard.clip_id}".encode()).digest()[:8], "big")
+        lr, params = degrade_clip(gt, config.blind_degradation, seed=seed)
+        applied = params.to_dict()
+    else:
+        lr = degrade(gt, scale=config.scale, method=config.degradation)
     mel = speech_windows_for(shard.mel_windows, config.speech)
     outputs = {"bicubic": bicubic_x4(lr, config.scale)}
     for name, gen in generators.items():
@@ -334,7 +348,10 @@ def evaluate_clip(
     if has_words:
         correct, words = word_accuracy(shard, gt, reader)
         methods[GROUND_TRUTH] = {"word_correct": correct, "word_acc": correct / max(words, 1)}
-    return {"name": shard.clip_id, "frames": shard.num_frames, "words": words, "methods": methods}
+    row = {"name": shard.clip_id, "frames": shard.num_frames, "words": words, "methods": methods}
+    if applied is not None:
+        row["degradation"] = applied
+    return row
 
 
 def summarise(clips: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:

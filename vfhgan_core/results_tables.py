@@ -69,6 +69,10 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
     out.append(f"ERQA v{report.get('erqa_version')}; degradation {cfg.get('degradation')} ×{cfg.get('scale')}; "
                f"high-frequency band {tuple(cfg.get('high_band', ()))} cycles/pixel of the 128×128 frame; "
                f"sentences: {cfg.get('sentences')}. Means over clips; word accuracy pooled over words.")
+    if cfg.get("blind_degradation"):
+        out += ["", f"**Blind degradations**: every clip's LR input was made by its own draw of the real-video "
+                    f"chain (seed {cfg.get('degradation_seed', 0)}; the parameters of each clip are in the JSON "
+                    "report)."]
     if cfg.get("speech", "matched") != "matched":
         out += ["", f"**Speech ablation**: the audio-conditioned variants heard **{cfg['speech']}** speech "
                     "(`--speech`), not the clip's own."]
