@@ -6,13 +6,14 @@ the steps and the final table.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vfhgan_core.frequency_lab import ARMS, LabSnapshot
+from vfhgan_core.restore import label_tile
+from vfhgan_core.spectrum import bands_above
 
 from .figures import enlarge
 
@@ -23,13 +24,6 @@ BAND_TABLE_HEADERS = ["band (cycles/px)", "bicubic (dB)", f"{ARMS[0]} (dB)", f"{
 _FONT = dict(size=12)
 
 
-def _labelled(image: np.ndarray, label: str, band: int = 22) -> np.ndarray:
-    """``image`` with a white strip above it holding ``label``."""
-    strip = np.full((band, image.shape[1], 3), 255, dtype=np.uint8)
-    cv2.putText(strip, label, (4, band - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
-    return np.concatenate([strip, image], axis=0)
-
-
 def lab_panels(snap: LabSnapshot, factor: int = 2, gap: int = 6) -> np.ndarray:
     """First frame side by side: LR input | bicubic | pixel | pixel + FFL | target, enlarged ×``factor``."""
     scale = snap.target.shape[0] // snap.lr.shape[0]
@@ -38,7 +32,7 @@ def lab_panels(snap: LabSnapshot, factor: int = 2, gap: int = 6) -> np.ndarray:
              (f"pixel ({snap.psnr_y[ARMS[0]]:.2f} dB)", snap.outputs[ARMS[0]]),
              (f"pixel+FFL ({snap.psnr_y[ARMS[1]]:.2f} dB)", snap.outputs[ARMS[1]]),
              ("target", snap.target)]
-    cols = [_labelled(enlarge(img, factor), label) for label, img in tiles]
+    cols = [label_tile(enlarge(img, factor), label) for label, img in tiles]
     spacer = np.full((cols[0].shape[0], gap, 3), 255, dtype=np.uint8)
     row: list[np.ndarray] = []
     for c in cols:
@@ -100,20 +94,17 @@ def curves_figure(snap: LabSnapshot) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
                         subplot_titles=["PSNR-Y (dB, higher is better)", "pixel MSE (log)",
                                         "error above the input's Nyquist (dB)"])
-    high = snap.band_edges[:-1] >= snap.high_band_start - 1e-9
     for arm in ARMS:
         style = dict(color=LAB_COLORS[arm], width=2)
-        rows = np.asarray(h.band_error_db[arm], dtype=float)
-        hf = np.nanmean(rows[:, high], axis=1) if rows.size and high.any() else np.zeros(len(h.steps))
         fig.add_trace(go.Scatter(x=h.steps, y=np.round(h.psnr_y[arm], 3).tolist(), name=arm, legendgroup=arm,
                                  line=style), row=1, col=1)
         fig.add_trace(go.Scatter(x=h.steps, y=h.pixel_loss[arm], name=arm, legendgroup=arm, showlegend=False,
                                  line=style), row=1, col=2)
-        fig.add_trace(go.Scatter(x=h.steps, y=np.round(hf, 3).tolist(), name=arm, legendgroup=arm, showlegend=False,
-                                 line=style), row=1, col=3)
-    bic_hf = float(np.nanmean(snap.bicubic_band_error_db[high])) if high.any() else 0.0
-    for col, level in ((1, snap.bicubic_psnr_y), (3, bic_hf)):
-        fig.add_hline(y=level, line=dict(color=LAB_COLORS["bicubic"], dash="dash", width=1), row=1, col=col)
+        fig.add_trace(go.Scatter(x=h.steps, y=np.round(h.high_band_error_db[arm], 3).tolist(), name=arm,
+                                 legendgroup=arm, showlegend=False, line=style), row=1, col=3)
+    for col, level in ((1, snap.bicubic_psnr_y), (3, snap.bicubic_high_band_error_db)):
+        if np.isfinite(level):
+            fig.add_hline(y=level, line=dict(color=LAB_COLORS["bicubic"], dash="dash", width=1), row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_xaxes(title_text="step", range=[0, snap.total_steps])
     fig.update_layout(height=350, font=_FONT, margin=dict(l=55, r=20, t=80, b=45),
@@ -126,15 +117,15 @@ def band_table(snap: LabSnapshot) -> pd.DataFrame:
     """One row per band: bicubic's, each network's error and the FFL network's difference (negative: FFL better)."""
     rows = []
     e = snap.band_edges
+    high = bands_above(e, snap.high_band_start)
     for k in range(len(e) - 1):
         pix, ffl = snap.band_error_db[ARMS[0]][k], snap.band_error_db[ARMS[1]][k]
-        above = " ▲" if e[k] >= snap.high_band_start - 1e-9 else ""
+        above = " ▲" if high[k] else ""
         rows.append([f"{e[k]:.4f}–{e[k + 1]:.4f}{above}", _r(snap.bicubic_band_error_db[k]), _r(pix), _r(ffl),
                      _r(ffl - pix)])
-    rows.append([f"above Nyquist (≥ {snap.high_band_start:g}) ▲",
-                 _r(np.nanmean(snap.bicubic_band_error_db[e[:-1] >= snap.high_band_start - 1e-9])),
-                 _r(snap.high_band_error_db(ARMS[0])), _r(snap.high_band_error_db(ARMS[1])),
-                 _r(snap.high_band_error_db(ARMS[1]) - snap.high_band_error_db(ARMS[0]))])
+    pix, ffl = snap.high_band_error_db(ARMS[0]), snap.high_band_error_db(ARMS[1])
+    rows.append([f"above Nyquist (≥ {snap.high_band_start:g}) ▲", _r(snap.bicubic_high_band_error_db), _r(pix),
+                 _r(ffl), _r(ffl - pix)])
     return pd.DataFrame(rows, columns=BAND_TABLE_HEADERS)
 
 

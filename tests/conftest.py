@@ -60,3 +60,13 @@ def prepare_grid_s1(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, de
         return out
 
     return make
+
+
+@pytest.fixture(scope="module")
+def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py`` with two test variants (``app_fixtures``), one per test module; stopped after it."""
+    from app_fixtures import start_test_app
+
+    srv = start_test_app(detector_model, tmp_path_factory)
+    yield srv
+    srv.stop()

@@ -311,7 +311,15 @@ def test_sessions_keep_only_their_last_run_and_clean_up(tmp_path: Path) -> None:
     reg.end_run("alice", flag1)
     reg.end_run("alice", flag2)
     assert reg.cancel("alice") == 0
-    reg.close("alice")
+    # a lab run is cancelled on its own: Stop in the lab leaves a restoration alone, and back
+    lab = reg.start_lab("alice")
+    flag3, _ = reg.start_run("alice")
+    assert reg.cancel_lab("alice") == 1 and lab.is_set() and not flag3.is_set()
+    reg.end_lab("alice", lab)
+    lab2 = reg.start_lab("alice")
+    assert reg.cancel("alice") == 1 and flag3.is_set() and not lab2.is_set()
+    reg.close("alice")                                   # the end of the session stops everything
+    assert lab2.is_set() and reg.cancel_lab("alice") == 0
     assert not run2.exists() and bob.is_dir()
     reg.close_all()
     assert not reg.root.exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import PERTURBED, REPO, AppServer, start_test_app
+from app_fixtures import PERTURBED, REPO, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,13 +25,6 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 CLIP = REPO / "assets" / "examples" / "grid_s1_bbaf2n.mp4"
 ARTIFACTS = Path(os.environ.get("VFHGAN_TEST_ARTIFACTS", REPO / "test-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    srv = start_test_app(detector_model, tmp_path_factory)
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,11 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from app_fixtures import PERTURBED, AppServer, start_test_app
+from app_fixtures import PERTURBED, AppServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 GRID_A = EXAMPLES / "grid_s1_bbaf2n.mp4"
 VOX = EXAMPLES / "voxceleb2_Input_00098.mp4"
-
-
-@pytest.fixture(scope="module")
-def server(detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    srv = start_test_app(detector_model, tmp_path_factory)
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +126,10 @@ def test_lab_figures_draw_both_networks(snapshots) -> None:
 
     last = snapshots[-1]
     panels = lf.lab_panels(last, factor=2)
-    assert panels.shape[1] == 5 * 256 + 4 * 6 and panels.shape[0] == 256 + 22
-    # the target panel is the target, pixel for pixel (enlarged ×2 without smoothing)
-    target = panels[22:, -256:]
-    assert np.array_equal(target[::2, ::2], last.target)
+    assert panels.shape == (256, 5 * 256 + 4 * 6, 3)
+    # the target panel is the target, pixel for pixel (enlarged ×2 without smoothing), below its label
+    target = panels[:, -256:]
+    assert np.array_equal(target[64::2, ::2], last.target[32:])
     bands = lf.band_error_figure(last)
     assert [t.name for t in bands.data] == ["bicubic", *ARMS] and all(len(t.y) == 8 for t in bands.data)
     weights = lf.focal_weight_figure(last)

@@ -153,3 +153,15 @@ def test_band_spectral_error_levels(face):
         assert noisy[k] == pytest.approx(expected, abs=0.5)
     with pytest.raises(ValueError, match="equal shape"):
         band_spectral_error(t_gt, t_gt[..., :64])
+
+
+def test_mean_above_takes_the_bands_from_a_frequency_up() -> None:
+    from vfhgan_core.spectrum import band_edges, bands_above, mean_above
+
+    edges = band_edges(8)
+    assert bands_above(edges, 0.125).tolist() == [False, False] + [True] * 6
+    values = np.arange(8, dtype=float)
+    assert mean_above(values, edges, 0.125) == pytest.approx(np.mean(values[2:]))
+    values[3] = np.nan                                   # a band without data is left out
+    assert mean_above(values, edges, 0.125) == pytest.approx(np.mean([2, 4, 5, 6, 7]))
+    assert np.isnan(mean_above(values[:1], band_edges(1), 0.125))      # no band starts above 0.125

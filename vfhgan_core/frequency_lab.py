@@ -42,7 +42,7 @@ from vfhgan_core.faces.crops import DEGRADATIONS, degrade
 from vfhgan_core.losses.frequency import FocalFrequencyLoss, frequency_weight_matrix, image_spectrum
 from vfhgan_core.metrics import psnr_y, to_uint8_rgb
 from vfhgan_core.models.espcn import ResidualESPCN
-from vfhgan_core.spectrum import band_edges, band_spectral_error
+from vfhgan_core.spectrum import band_edges, band_spectral_error, mean_above
 
 __all__ = [
     "ARMS",
@@ -144,6 +144,8 @@ class LabHistory:
     pixel_loss: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ARMS})
     ffl_loss: list[float] = field(default_factory=list)
     band_error_db: dict[str, list[list[float]]] = field(default_factory=lambda: {a: [] for a in ARMS})
+    #: mean error of the bands above the input's Nyquist limit (dB), per arm
+    high_band_error_db: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ARMS})
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,12 @@ class LabSnapshot:
 
     def high_band_error_db(self, arm: str) -> float:
         """Error (dB) of ``arm`` over the bands that start at or above the input's Nyquist limit."""
-        return _band_mean(self.band_error_db[arm], self.band_edges, self.high_band_start)
+        return mean_above(self.band_error_db[arm], self.band_edges, self.high_band_start)
+
+    @property
+    def bicubic_high_band_error_db(self) -> float:
+        """The same for bicubic upsampling."""
+        return mean_above(self.bicubic_band_error_db, self.band_edges, self.high_band_start)
 
     def summary(self) -> dict[str, Any]:
         """Plain-JSON figures of this snapshot (what the ``ffl_lab`` API returns)."""
@@ -215,7 +222,7 @@ class LabSnapshot:
             "band_error_db": {**{a: rnd(self.band_error_db[a]) for a in ARMS},
                               "bicubic": rnd(self.bicubic_band_error_db)},
             "high_band_error_db": {**{a: num(self.high_band_error_db(a)) for a in ARMS},
-                                   "bicubic": num(_band_mean(self.bicubic_band_error_db, edges, self.high_band_start))},
+                                   "bicubic": num(self.bicubic_high_band_error_db)},
             "psnr_y": {**{a: num(self.psnr_y[a]) for a in ARMS}, "bicubic": num(self.bicubic_psnr_y)},
             "curves": {
                 "step": list(self.history.steps),
@@ -223,15 +230,9 @@ class LabSnapshot:
                 "pixel_loss": {a: [float(f"{x:.6g}") for x in v] for a, v in self.history.pixel_loss.items()},
                 "ffl_loss": [float(f"{x:.6g}") for x in self.history.ffl_loss],
                 "band_error_db": {a: [rnd(row) for row in v] for a, v in self.history.band_error_db.items()},
+                "high_band_error_db": {a: rnd(v) for a, v in self.history.high_band_error_db.items()},
             },
         }
-
-
-def _band_mean(values: np.ndarray, edges: np.ndarray, start: float) -> float:
-    """Mean of the bands whose lower edge is at or above ``start``."""
-    sel = np.asarray(values)[edges[:-1] >= start - 1e-9]
-    sel = sel[np.isfinite(sel)]
-    return float(sel.mean()) if len(sel) else float("nan")
 
 
 def _as_frames(frames: np.ndarray, scale: int) -> torch.Tensor:
@@ -353,6 +354,7 @@ def run_frequency_lab(
                 images[arm] = out8[0]
                 history.psnr_y[arm].append(psnrs[arm])
                 history.band_error_db[arm].append([float(v) for v in bands[arm]])
+                history.high_band_error_db[arm].append(mean_above(bands[arm], edges, cfg.high_band_start))
                 history.pixel_loss[arm].append(float(F.mse_loss(outs[arm], gt)))
             ffl_out = outs[ARMS[1]]
             history.ffl_loss.append(float(ffl(ffl_out, gt)))

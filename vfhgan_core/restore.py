@@ -225,7 +225,7 @@ def restore_clip(
 # --------------------------------------------------------------------------- videos
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def label_tile(tile: np.ndarray, text: str) -> np.ndarray:
     """Write ``text`` in the top-left corner of a tile (white on a dark band)."""
     tile = tile.copy()
     scale = max(0.35, tile.shape[1] / 400)
@@ -275,7 +275,7 @@ def mouth_zooms(result: RestoreResult, index: int, zoom: int = 4, margin: int = 
 
 def comparison_frame(result: RestoreResult, index: int, labels: bool = True) -> np.ndarray:
     """One side-by-side frame (uint8 (128, 128·k, 3)) of the comparison view."""
-    tiles = [(_label(f[index], name) if labels else f[index]) for name, f in comparison_panels(result)]
+    tiles = [(label_tile(f[index], name) if labels else f[index]) for name, f in comparison_panels(result)]
     return np.concatenate(tiles, axis=1)
 
 

@@ -21,11 +21,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from vfhgan_core.errors import WeightsNotFoundError
-from vfhgan_core.spectrum import band_edges, band_spectral_error
+from vfhgan_core.spectrum import band_edges, band_spectral_error, mean_above
 
 __all__ = ["SPECTRAL_CURVES_FILE", "SpectralCurves", "load_spectral_curves"]
 
@@ -63,18 +62,14 @@ class SpectralCurves:
             self.band_error_db.append(row)
         return row
 
-    def high_band_mask(self) -> np.ndarray:
-        return np.asarray(self.band_edges[:-1]) >= self.high_band_start - 1e-9
-
     def above_nyquist_db(self) -> list[float]:
         """Mean error of the bands above the input's Nyquist limit, one value per step."""
-        rows = np.asarray(self.band_error_db, dtype=float).reshape(len(self.steps), self.n_bands)
-        return [float(v) for v in np.nanmean(rows[:, self.high_band_mask()], axis=1)] if len(rows) else []
+        return [mean_above(row, self.band_edges, self.high_band_start) for row in self.band_error_db]
 
     def bicubic_above_nyquist_db(self) -> float | None:
         if self.bicubic_band_error_db is None:
             return None
-        return float(np.nanmean(np.asarray(self.bicubic_band_error_db)[self.high_band_mask()]))
+        return mean_above(self.bicubic_band_error_db, self.band_edges, self.high_band_start)
 
     def to_dict(self) -> dict:
         return asdict(self)

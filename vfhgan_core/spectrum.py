@@ -34,6 +34,8 @@ __all__ = [
     "ffl_weight_map",
     "band_edges",
     "band_spectral_error",
+    "bands_above",
+    "mean_above",
 ]
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -220,3 +222,15 @@ def band_spectral_error(pred: torch.Tensor, target: torch.Tensor, n_bands: int =
         out = 10.0 * np.log10(np.maximum(e, 1e-30) / p)
     out[~np.isfinite(out) | (p <= 0)] = np.nan
     return out
+
+
+def bands_above(edges, start: float) -> np.ndarray:
+    """Boolean mask of the bands (of :func:`band_edges`) whose lower edge is at or above ``start`` cycles/pixel."""
+    return np.asarray(edges, dtype=float)[:-1] >= float(start) - 1e-9
+
+
+def mean_above(values, edges, start: float) -> float:
+    """Mean of the finite per-band ``values`` over :func:`bands_above` (NaN when there are none)."""
+    sel = np.asarray(values, dtype=float)[bands_above(edges, start)]
+    sel = sel[np.isfinite(sel)]
+    return float(sel.mean()) if len(sel) else float("nan")
