@@ -494,3 +494,20 @@ def test_write_video_streams_chunks(tmp_path: Path, grid: Path) -> None:
     out = write_video(tmp_path / "chunks.mp4", chunks, 25, audio=read_audio(grid), audio_rate=SR)
     back = probe_video(out)
     assert back.frame_count == 75 and back.has_audio
+
+
+def test_partial_files_are_the_writers_hidden_temporaries(tmp_path) -> None:
+    from vfhgan_core.media import partial_files
+
+    out = tmp_path / "clip [1].mp4"                      # glob characters in the name are taken literally
+    (tmp_path / "other.mp4").write_bytes(b"x")
+    writer = VideoWriter(out, fps=25)
+    writer.__enter__()
+    writer.write(np.zeros((100, 32, 32, 3), dtype=np.uint8))   # enough for x264 to hand out packets
+    partial, = partial_files(out)                         # what a process killed now would leave
+    assert partial.parent == tmp_path and partial.name.startswith(".clip [1].") and not out.exists()
+    writer.abort()
+    assert partial_files(out) == [] and not out.exists()
+    with VideoWriter(out, fps=25) as w:
+        w.write(np.zeros((4, 32, 32, 3), dtype=np.uint8))
+    assert out.is_file() and partial_files(out) == []

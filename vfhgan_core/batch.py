@@ -121,10 +121,12 @@ def output_paths(src_dir: Path, out_dir: Path, video: Path, mode: str) -> tuple[
 
 
 def _remove_stale_partials(owned: list[Path]) -> None:
-    """Delete the hidden ``.NAME.<id>.part.mp4`` files a killed run left beside this process's outputs."""
+    """Delete the hidden partial files a killed run left for this process's outputs (and comparisons)."""
+    from vfhgan_core.media import partial_files
+
     for main in owned:
-        for stem in {main.stem, main.stem + "_comparison"}:
-            for stale in main.parent.glob(f".{stem}.*.part.mp4"):
+        for path in (main, main.with_name(main.stem + "_comparison.mp4")):
+            for stale in partial_files(path):
                 try:
                     stale.unlink()
                 except OSError:

@@ -27,6 +27,7 @@ Conventions
 """
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import os
@@ -60,6 +61,7 @@ __all__ = [
     "read_video",
     "read_audio",
     "VideoWriter",
+    "partial_files",
     "write_video",
 ]
 
@@ -928,6 +930,16 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(a, -1.0, 1.0), dtype=np.float32)
 
 
+#: infix of the hidden file a :class:`VideoWriter` encodes into before renaming it over its path
+_PARTIAL = ".part"
+
+
+def partial_files(path: str | Path) -> list[Path]:
+    """Hidden temporary files that :class:`VideoWriter` runs for ``path`` left behind (a killed process's)."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob.escape(path.stem)}.*{_PARTIAL}{path.suffix.lower()}"))
+
+
 class VideoWriter:
     """Encode RGB frames (and an optional speech track) into an H.264 + AAC video file.
 
@@ -984,7 +996,7 @@ class VideoWriter:
         self.preset = preset
         self.audio_bitrate = int(audio_bitrate)
         self._format = _WRITER_FORMATS[suffix]
-        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.part{suffix}")
+        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}{_PARTIAL}{suffix}")
         self._container = None
         self._vstream = None
         self._astream = None
