@@ -80,6 +80,7 @@ from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
+from vfhgan_core.step_budget import StepBudget
 
 log = logging.getLogger("train_vfhgan")
 
@@ -109,6 +110,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--export", type=Path, metavar="ROOT",
                    help="after training, also write the EMA generator to ROOT/<variant>/ (e.g. assets/weights)")
+    p.add_argument("--time-budget", metavar="SECONDS|@UNIX_TIME",
+                   help="end the run within this wall-clock (from its first step) or by this time: max_steps "
+                   "becomes the most steps that fit, at most the config's, measured on the first steps "
+                   "(vfhgan_core/step_budget.py) and written into the run's experiment.json")
+    p.add_argument("--budget-sync", type=Path, metavar="DIR",
+                   help="with --time-budget: jobs sharing DIR agree on the smallest step count of them all")
+    p.add_argument("--budget-jobs", type=int, default=1, help="how many jobs share --budget-sync (default 1)")
+    p.add_argument("--budget-window", type=int, nargs=2, default=(20, 40), metavar=("SKIP", "TIMED"),
+                   help="with --time-budget: steps left untimed, then steps timed (default 20 40)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -421,14 +431,15 @@ def train(args: argparse.Namespace) -> int:
     o = exp.optim
     opt_cls = torch.optim.AdamW if o.weight_decay else torch.optim.Adam
     opt_g = opt_cls(generator.parameters(), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, o.lr_factor)
+    # the schedules read the current optim config: a time budget may set max_steps during the run
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: o.lr_factor(step))
     ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True) \
         if o.ema_decay > 0 else None
     state = TrainState()
 
     if discriminator is not None:
         opt_d = opt_cls(discriminator.parameters(), lr=o.lr_d, betas=o.betas, weight_decay=o.weight_decay)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, o.lr_factor)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda step: o.lr_factor(step))
         generator, discriminator, opt_g, opt_d = accelerator.prepare(generator, discriminator, opt_g, opt_d)
         accelerator.register_for_checkpointing(sched_g, sched_d, state)
     else:
@@ -561,6 +572,9 @@ def train(args: argparse.Namespace) -> int:
     start_step = state.step
     last_saved = state.step if resume_from is not None else -1
     seq = d.seq_len
+    budget = _step_budget(args, o.max_steps, out.name) if state.step == 0 else None
+    if budget is not None:
+        budget.start()
     generator.train()
     if discriminator is not None:
         discriminator.train()
@@ -612,6 +626,12 @@ def train(args: argparse.Namespace) -> int:
         if sched_d is not None:
             sched_d.step()
         state.step += 1
+        if budget is not None and (chosen := budget.observe(state.step)) is not None:
+            exp = exp.with_overrides(optim={"max_steps": chosen})
+            o = exp.optim
+            extra["time_budget"] = budget.record
+            if main_proc:
+                save_experiment(exp, out / "experiment.json")
 
         steps_since_log += 1
         if o.log_interval and (state.step % o.log_interval == 0 or state.step == o.max_steps):
@@ -669,6 +689,18 @@ def train(args: argparse.Namespace) -> int:
             log.info("exported %s → %s", exp.variant, dest)
     accelerator.end_training()
     return 0
+
+
+def _step_budget(args: argparse.Namespace, upper: int, name: str) -> StepBudget | None:
+    if not args.time_budget:
+        return None
+    text = str(args.time_budget)
+    seconds = float(text[1:]) - time.time() if text.startswith("@") else float(text)
+    if seconds <= 0:
+        raise VFHGANError(f"--time-budget {text}: that time has passed; give seconds or a later @UNIX_TIME")
+    skip, timed = args.budget_window
+    return StepBudget(seconds=seconds, upper=upper, skip_steps=skip, timed_steps=timed,
+                      sync_dir=args.budget_sync, sync_jobs=args.budget_jobs, name=name)
 
 
 def _device_name(device: torch.device) -> str:
