@@ -275,3 +275,20 @@ def test_blind_degradation_trains_validates_on_it_and_says_so(setup, pretrained,
     assert blind["bicubic/psnr_y"] < clean["bicubic/psnr_y"] - 1.0
     card = (out / "final" / "README.md").read_text()
     assert "blind real-video chain ×4" in card and "Gaussian noise p = 1 (σ 6–10)" in card
+
+
+def test_a_time_budget_sets_max_steps_from_the_measured_rate(setup, pretrained, tmp_path: Path) -> None:
+    """--time-budget: the step count is measured on the first steps, written into the run's config
+    and its training record, and the run stops there, well short of the config's upper bound."""
+    out = tmp_path / "budget"
+    proc = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", out, "--max-steps", "100000",
+                    "--time-budget", "25", "--budget-window", "2", "4"))
+    assert "time budget" in proc.stderr
+    chosen = load_experiment(out / "experiment.json").optim.max_steps
+    record = json.loads((out / "final" / "training.json").read_text())
+    assert 6 < chosen < 100000
+    assert record["steps"] == chosen == record["time_budget"]["max_steps"]
+    assert record["time_budget"]["s_per_step_measured"] > 0
+    # a budget that has already passed is refused with a readable message
+    late = _run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "late", "--time-budget", "@1000")
+    assert late.returncode != 0 and "that time has passed" in late.stderr

@@ -112,7 +112,10 @@ def _launch(jobs: dict[str, Path], work: Path, deadline: float | None, tiny: boo
             export: dict[str, Path], threads: int, window: tuple[int, int]) -> dict[str, dict]:
     """Run the configs in ``jobs`` side by side; return each one's exit code and minutes."""
     sync = work / "budget" / str(int(time.time() * 1000))
+    # many jobs share one GPU: uncapped, each fine-tune's cache grew to ~15 GiB and two of eleven
+    # ran out of the H200's 140 GiB (train/README.md §7); hence the fraction above and expandable segments
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTORCH_CUDA_ALLOC_CONF=os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
     procs = {}
     for name, config in jobs.items():
@@ -122,6 +125,8 @@ def _launch(jobs: dict[str, Path], work: Path, deadline: float | None, tiny: boo
             cmd += ["--export", str(export[name])]
         if cpu:
             cmd += ["--cpu"]
+        else:
+            cmd += ["--gpu-memory-fraction", f"{0.95 / len(jobs):.4f}"]
         if deadline is not None and not tiny:
             cmd += ["--time-budget", f"@{deadline:.1f}", "--budget-sync", str(sync),
                     "--budget-jobs", str(len(jobs)), "--budget-window", *map(str, window)]

@@ -108,6 +108,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="override optim.seed")
     p.add_argument("--num-workers", type=int, help="override data.num_workers")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    p.add_argument("--gpu-memory-fraction", type=float, metavar="F",
+                   help="cap this process's share of the GPU's memory (jobs sharing one GPU: the allocator then "
+                   "returns its cache before it runs out, instead of one job failing)")
     p.add_argument("--export", type=Path, metavar="ROOT",
                    help="after training, also write the EMA generator to ROOT/<variant>/ (e.g. assets/weights)")
     p.add_argument("--time-budget", metavar="SECONDS|@UNIX_TIME",
@@ -344,6 +347,8 @@ def train(args: argparse.Namespace) -> int:
     )
     main_proc = accelerator.is_main_process
     mixed = str(accelerator.mixed_precision)
+    if args.gpu_memory_fraction and accelerator.device.type == "cuda":
+        torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, accelerator.device)
 
     # ---- where to start
     resume_from: Path | None = None
