@@ -261,9 +261,12 @@ def unpack(pack: str | Path, out_root: str | Path, workers: int = 1, compress: b
         todo += [(name, clip) for clip in clips]
     records: dict[str, list[dict]] = {}
     if workers > 1 and len(todo) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child of a process with running threads (torch's, a test
+        # runner's) can deadlock on a lock it inherited held
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_unpack_clip, pack, name, clip, folders[name], compress) for name, clip in todo]
             for i, ((name, _), fut) in enumerate(zip(todo, futures)):
                 records.setdefault(name, []).append(fut.result())
