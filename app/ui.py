@@ -54,6 +54,14 @@ weights each frequency by how wrong it is, so the hard high frequencies are not 
 *Frequency view* tab shows exactly that weight matrix for the selected frame. The **lip-reading loss**
 compares a frozen lip reader's feature maps of the restored and true mouths.
 
+**What the shipped variants show.** At the weight the variants were trained with, the frequency loss
+makes the high band *weaker*, not stronger. Above what 32×32 can hold, the face has about 3 % less energy
+than without the loss, and its spectrum is 0.1–0.16 dB further from the truth, on faces no variant trained
+on. Pulling two spectra together averages away the detail the network is unsure of, and so it works against
+the sharpening of the adversarial term. At ten times the weight the sign turns, slightly. Compare
+`audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The lip-reading loss and the speech
+change the scores only by hundredths of a dB (measurements: `train/README.md` §7).
+
 **Modes.** *Simulate*: the face found in your video is the ground truth; it is degraded to 32×32 and
 restored, so the result can be scored (PSNR-Y, SSIM-Y, ERQA). *Real*: the face in your video is taken as
 genuinely low-resolution; it is restored and pasted back into the (upscaled) full frame; there is nothing
