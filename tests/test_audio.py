@@ -335,3 +335,21 @@ def test_runs_on_gpu(data_dir, grid_clip):
     assert gpu.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-3)
     assert silent_mel_windows(3, CFG, device="cuda").device.type == "cuda"
+
+
+def test_mel_columns_are_what_the_windows_were_cut_from(prepare_grid_s1) -> None:
+    """The inverse of mel_windows, on a real prepared GRID clip (what data/packed.py stores)."""
+    from vfhgan_core.audio import mel_columns
+    from vfhgan_core.data.shards import load_shard
+    from vfhgan_core.data.windows import find_clip_shards
+
+    shard = load_shard(next(iter(find_clip_shards(prepare_grid_s1(("bbaf2n",), tag="melcols")).values())))
+    cols = mel_columns(shard.mel_windows, shard.timestamps)
+    again = mel_windows(torch.from_numpy(cols), shard.timestamps).numpy()
+    np.testing.assert_array_equal(again, shard.mel_windows.astype(np.float32))
+    # about 3.2 columns per 25 fps frame instead of a 16-column window per frame
+    assert cols.shape[1] < 4 * shard.num_frames
+    shifted = shard.timestamps.copy()      # windows cut at other times are not cuts of these columns
+    shifted[::2] += 1.0 / 80
+    with pytest.raises(ValueError, match="not cuts of one spectrogram"):
+        mel_columns(shard.mel_windows, shifted)

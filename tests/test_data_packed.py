@@ -6,11 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from vfhgan_core.audio import mel_windows
-from vfhgan_core.data.packed import (PackError, PackSettings, mel_columns, pack_prepared, read_pack_index,
-                                     unpack)
+from vfhgan_core.data.packed import PackError, PackSettings, pack_prepared, read_pack_index, unpack
 from vfhgan_core.data.shards import load_shard
 from vfhgan_core.data.windows import find_clip_shards
 
@@ -29,19 +26,6 @@ def packed(prepared: Path, tmp_path_factory) -> tuple[Path, dict]:
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / mse))
-
-
-def test_mel_columns_are_what_the_windows_were_cut_from(prepared: Path) -> None:
-    shard = load_shard(next(iter(find_clip_shards(prepared).values())))
-    cols = mel_columns(shard.mel_windows, shard.timestamps)
-    again = mel_windows(torch.from_numpy(cols), shard.timestamps).numpy()
-    np.testing.assert_array_equal(again, shard.mel_windows.astype(np.float32))
-    # about 3.2 columns per 25 fps frame instead of a 16-column window per frame
-    assert cols.shape[1] < 4 * shard.num_frames
-    shifted = shard.timestamps.copy()      # windows cut at other times are not cuts of these columns
-    shifted[::2] += 1.0 / 80
-    with pytest.raises(PackError, match="not cuts of one spectrogram"):
-        mel_columns(shard.mel_windows, shifted)
 
 
 def test_a_pack_is_small_and_unpacks_to_the_same_clips(prepared: Path, packed, tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "mel_window_indices",
     "mel_windows",
     "mel_windows_for_clip",
+    "mel_columns",
     "silent_mel_windows",
 ]
 
@@ -289,6 +290,28 @@ def mel_windows_for_clip(wav: ArrayLike, timestamps: ArrayLike,
     if x.ndim != 1:
         raise ValueError(f"mel_windows_for_clip takes one mono waveform (N,), got {tuple(x.shape)}")
     return mel_windows(log_mel_spectrogram(x, config), timestamps, config)
+
+
+def mel_columns(windows: np.ndarray, timestamps: np.ndarray,
+                config: AudioConfig = AudioConfig()) -> np.ndarray:
+    """The spectrogram columns a clip's windows were cut from, as ``(n_mels, M)``.
+
+    Inverse of :func:`vfhgan_core.audio.mel_windows`: cutting the result again at the same
+    timestamps gives back ``windows`` exactly. Columns past the audio's end, which the
+    original cut repeated, come back as that repetition.
+
+    Raises:
+        ValueError: the windows were not cut from one spectrogram at these timestamps.
+    """
+    windows = np.asarray(windows, dtype=np.float32)
+    t, _, n_mels, w = windows.shape
+    idx = mel_window_indices(timestamps, 1 << 30, config).numpy()        # not clamped above
+    cols = np.zeros((n_mels, int(idx.max()) + 1), dtype=np.float32)
+    cols[:, idx.reshape(-1)] = windows[:, 0].transpose(1, 0, 2).reshape(n_mels, -1)
+    again = mel_windows(torch.from_numpy(cols), timestamps, config).numpy()
+    if not np.allclose(again, windows, atol=1e-6):
+        raise ValueError("the mel windows are not cuts of one spectrogram at these timestamps")
+    return cols
 
 
 def silent_mel_windows(num_frames: int, config: AudioConfig = AudioConfig(),

@@ -949,7 +949,8 @@ class VideoWriter:
             for chunk in iter_video_chunks(src):
                 writer.write(process(chunk.frames))
 
-    * Video: libx264, yuv420p (BT.601 matrix, limited range, tagged as such), ``crf`` and
+    * Video: libx264, yuv420p by default or yuv444p (``pix_fmt``; full-resolution colour, for
+      small crops kept as data), BT.601 matrix, limited range, tagged as such, ``crf`` and
       ``preset`` as in x264. The frame size is fixed by the first frame. yuv420p needs even
       sizes: an odd width or height is padded by one pixel on the right or bottom, copying
       the last column or row (see :attr:`size`), so no input pixel is lost.
@@ -969,6 +970,7 @@ class VideoWriter:
         crf: x264 constant rate factor (0 lossless ... 51 worst; 18 is visually lossless).
         preset: x264 speed preset ("ultrafast" ... "veryslow").
         audio_bitrate: AAC bit rate in bits per second.
+        pix_fmt: ``"yuv420p"`` (plays everywhere) or ``"yuv444p"`` (keeps the colour detail).
     """
 
     def __init__(
@@ -980,8 +982,12 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "medium",
         audio_bitrate: int = 128000,
+        pix_fmt: str = "yuv420p",
     ) -> None:
         self.path = Path(path)
+        if pix_fmt not in ("yuv420p", "yuv444p"):
+            raise ValueError(f"pix_fmt must be 'yuv420p' or 'yuv444p', got {pix_fmt!r}")
+        self.pix_fmt = pix_fmt
         suffix = self.path.suffix.lower()
         if suffix not in _WRITER_FORMATS:
             raise ValueError(f"VideoWriter writes {', '.join(_WRITER_FORMATS)} files, not '{self.path.name}'")
@@ -1024,7 +1030,7 @@ class VideoWriter:
         self._container = av.open(str(self._tmp), "w", format=self._format, options=options)
         vs = self._container.add_stream("libx264", rate=self.fps)
         vs.width, vs.height = self.size
-        vs.pix_fmt = "yuv420p"
+        vs.pix_fmt = self.pix_fmt
         vs.time_base = 1 / self.fps
         vs.codec_context.time_base = 1 / self.fps
         vs.options = {"crf": str(self.crf), "preset": self.preset}
@@ -1069,7 +1075,7 @@ class VideoWriter:
             if pad_w or pad_h:
                 rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU601", dst_color_range="MPEG")
+            frame = frame.reformat(format=self.pix_fmt, dst_colorspace="ITU601", dst_color_range="MPEG")
             frame.pts = self.frames_written
             frame.time_base = self._vstream.codec_context.time_base
             for packet in self._vstream.encode(frame):

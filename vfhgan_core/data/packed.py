@@ -7,7 +7,8 @@ the same clips in about 1 KB a frame:
 
 - the HR crops as one H.264 video per clip, 4:4:4 chroma at a chosen CRF (14 by default:
   about 41–42 dB PSNR against the crops, far above what ×4 restoration reaches), written
-  with PyAV (libx264) and read back with OpenCV, which every machine with opencv has;
+  with :class:`~vfhgan_core.media.VideoWriter` (PyAV, libx264) and read back with OpenCV, which
+  every machine with opencv has;
 - the speech as the log-mel *columns* the clip's windows are cut from (uint8, the
   normalised [−4, 4] range in steps of 8/255, i.e. 0.4 dB), not the windows themselves,
   which repeat every column about five times; the windows are cut again on unpacking
@@ -34,12 +35,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..audio import AudioConfig, mel_window_indices, mel_windows
+from ..audio import mel_columns, mel_windows
 from .shards import ClipShard, load_shard
 from .windows import find_clip_shards
 
-__all__ = ["PACK_VERSION", "PackSettings", "PackError", "pack_prepared", "unpack", "read_pack_index",
-           "mel_columns"]
+__all__ = ["PACK_VERSION", "PackSettings", "PackError", "pack_prepared", "unpack", "read_pack_index"]
 
 #: bumped when the layout changes; :func:`unpack` refuses other versions
 PACK_VERSION = 1
@@ -67,30 +67,7 @@ class PackSettings:
             raise ValueError(f"crf must be in 0..51 (libx264), got {self.crf}")
 
 
-# --------------------------------------------------------------------------- mel columns
-
-
-def mel_columns(windows: np.ndarray, timestamps: np.ndarray,
-                config: AudioConfig = AudioConfig()) -> np.ndarray:
-    """The spectrogram columns a clip's windows were cut from, as ``(n_mels, M)``.
-
-    Inverse of :func:`vfhgan_core.audio.mel_windows`: cutting the result again at the same
-    timestamps gives back ``windows`` exactly. Columns past the audio's end, which the
-    original cut repeated, come back as that repetition.
-
-    Raises:
-        PackError: the windows were not cut from one spectrogram at these timestamps.
-    """
-    windows = np.asarray(windows, dtype=np.float32)
-    t, _, n_mels, w = windows.shape
-    idx = mel_window_indices(timestamps, 1 << 30, config).numpy()        # not clamped above
-    cols = np.zeros((n_mels, int(idx.max()) + 1), dtype=np.float32)
-    cols[:, idx.reshape(-1)] = windows[:, 0].transpose(1, 0, 2).reshape(n_mels, -1)
-    again = mel_windows(torch.from_numpy(cols), timestamps, config).numpy()
-    if not np.allclose(again, windows, atol=1e-6):
-        raise PackError("the clip's mel windows are not cuts of one spectrogram at its timestamps; "
-                        "prepare it again with this version of vfhgan_core")
-    return cols
+# --------------------------------------------------------------------------- mel quantisation
 
 
 def _quantise(cols: np.ndarray) -> np.ndarray:
@@ -106,18 +83,10 @@ def _dequantise(q: np.ndarray) -> np.ndarray:
 
 
 def _encode_crops(hr: np.ndarray, path: Path, settings: PackSettings) -> None:
-    import av  # PyAV: only the packing side needs it
+    from ..media import VideoWriter  # PyAV: only the packing side has it (a GPU machine may not)
 
-    t, h, w, _ = hr.shape
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv444p"
-        stream.options = {"crf": str(int(settings.crf)), "preset": settings.preset}
-        for frame in hr:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    with VideoWriter(path, fps=25, crf=settings.crf, preset=settings.preset, pix_fmt="yuv444p") as writer:
+        writer.write(hr)
 
 
 def _decode_crops(path: Path) -> np.ndarray:
@@ -183,7 +152,10 @@ def pack_prepared(sources: Sequence[str | Path], out: str | Path, settings: Pack
         stem = out / name / _safe_name(len(index["sources"][name]))
         stem.parent.mkdir(parents=True, exist_ok=True)
         _encode_crops(shard.hr, stem.with_suffix(".mp4"), settings)
-        cols = mel_columns(shard.mel_windows, shard.timestamps)
+        try:
+            cols = mel_columns(shard.mel_windows, shard.timestamps)
+        except ValueError as exc:
+            raise PackError(f"{clip_id}: {exc}; prepare it again with this version of vfhgan_core") from exc
         np.savez_compressed(
             stem.with_suffix(".npz"),
             mel_columns=_quantise(cols), timestamps=shard.timestamps, mouth_boxes=shard.mouth_boxes,
