@@ -46,12 +46,16 @@ def test_round_trip_through_json(tmp_path: Path) -> None:
     # the blind degradation chain travels with the experiment, and an old file without it reads as None
     from vfhgan_core.data.degradations import DegradationConfig
 
-    blind = replace(exp, data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20))))
+    blind = replace(exp, variant="audio-ffl-lip-real",
+                    data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20))))
     again = load_experiment(save_experiment(blind, tmp_path / "blind.json"))
     assert again == blind and again.data.blind_degradation.h264_kbps == (10.0, 20.0)
     assert back.data.blind_degradation is None
     with pytest.raises(ValueError, match="blind_degradation.scale"):
         replace(exp.data, blind_degradation=DegradationConfig(scale=2))
+    # a variant trained on the chain is named for it: 'audio-ffl-lip' with blind inputs is refused
+    with pytest.raises(ValueError, match="audio-ffl-lip-real"):
+        replace(exp, data=replace(exp.data, blind_degradation=DegradationConfig()))
 
 
 def test_variant_name_must_match_switches() -> None:
@@ -208,9 +212,11 @@ def test_model_card_front_matter_and_content(tmp_path: Path) -> None:
     # a variant trained on blind degradations says what they were
     from vfhgan_core.data.degradations import DegradationConfig
 
-    blind = replace(exp, data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20))))
+    blind = replace(exp, variant="audio-ffl-lip-real",
+                    data=replace(exp.data, blind_degradation=DegradationConfig(h264_kbps=(10, 20), clean_prob=0.25)))
     text = ModelCard.load(write_model_card(tmp_path / "blind", blind, metrics)).text
     assert "blind real-video chain ×4" in text and "H.264 p = 0.5 (10–20 kbit/s)" in text
+    assert "clean antialiased bicubic ×4 instead of the chain for a share p = 0.25" in text
 
 
 def test_the_card_names_training_recordings_found_in_validation(tmp_path: Path) -> None:

@@ -19,10 +19,19 @@ def test_variant_names_round_trip() -> None:
         for ffl in (True, False):
             for lip in (True, False):
                 name = hub.variant_name(audio, ffl, lip)
-                assert hub.parse_variant(name) == {"audio": audio, "frequency_loss": ffl, "lip_loss": lip, "attention": True}
+                assert hub.parse_variant(name) == {"audio": audio, "frequency_loss": ffl, "lip_loss": lip, "attention": True,
+                                                   "real_world": False}
                 names.add(name)
     assert len(names) == 8 and hub.DEFAULT_VARIANT in names
     assert hub.variant_name(attention=False) == "audio-ffl-lip-noattn"
+    # the blind-degradation (real-world) flavour of any variant, the attention ablation included
+    assert hub.variant_name(real_world=True) == "audio-ffl-lip-real"
+    assert hub.parse_variant("audio-ffl-lip-real")["real_world"] is True
+    assert hub.parse_variant("audio-ffl-lip-noattn-real") == {
+        "audio": True, "frequency_loss": True, "lip_loss": True, "attention": False, "real_world": True}
+    for bad in ("audio-ffl-lip-real-noattn", "audio-ffl-lip-real-real", "audio-ffl-lip-clean"):
+        with pytest.raises(ValueError, match="variant name"):
+            hub.parse_variant(bad)
     with pytest.raises(ValueError, match="variant name"):
         hub.parse_variant("audio-lip")
 

@@ -265,6 +265,7 @@ def test_blind_degradation_trains_validates_on_it_and_says_so(setup, pretrained,
     config = json.loads(setup["config"].read_text())
     config["data"]["blind_degradation"] = {"gaussian_noise_prob": 1.0, "gaussian_sigma": [6, 10], "h264_prob": 1.0,
                                            "jpeg_prob": 0.0}
+    config["variant"] = "audio-ffl-lip-real"
     path = tmp_path / "blind.json"
     path.write_text(json.dumps(config))
     out = tmp_path / "blind"
@@ -275,6 +276,11 @@ def test_blind_degradation_trains_validates_on_it_and_says_so(setup, pretrained,
     assert blind["bicubic/psnr_y"] < clean["bicubic/psnr_y"] - 1.0
     card = (out / "final" / "README.md").read_text()
     assert "blind real-video chain ×4" in card and "Gaussian noise p = 1 (σ 6–10)" in card
+    # named for what it trained on, and refused under a clean variant's name
+    config["variant"] = "audio-ffl-lip"
+    path.write_text(json.dumps(config))
+    refused = _run(SCRIPT, "--config", path, "--output-dir", tmp_path / "misnamed", "--max-steps", "2")
+    assert refused.returncode != 0 and "audio-ffl-lip-real" in refused.stderr
 
 
 def test_a_time_budget_sets_max_steps_from_the_measured_rate(setup, pretrained, tmp_path: Path) -> None:

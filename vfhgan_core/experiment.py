@@ -309,12 +309,13 @@ class ExperimentConfig:
 
     @property
     def switches(self) -> dict[str, bool]:
-        """The variant switches this config trains (audio, frequency_loss, lip_loss, attention)."""
+        """The variant switches this config trains (audio, frequency_loss, lip_loss, attention, real_world)."""
         return {
             "audio": self.generator.use_audio,
             "frequency_loss": self.losses.frequency > 0,
             "lip_loss": self.losses.lip_reading > 0,
             "attention": self.generator.use_attention,
+            "real_world": self.data.blind_degradation is not None,
         }
 
     @property
@@ -331,7 +332,8 @@ class ExperimentConfig:
             problems.append(
                 f"variant {self.variant!r} does not match its switches (generator.use_audio="
                 f"{self.generator.use_audio}, generator.use_attention={self.generator.use_attention}, "
-                f"losses.frequency={self.losses.frequency}, losses.lip_reading={self.losses.lip_reading}), "
+                f"losses.frequency={self.losses.frequency}, losses.lip_reading={self.losses.lip_reading}, "
+                f"data.blind_degradation {'set' if self.data.blind_degradation is not None else 'unset'}), "
                 f"which name {self.expected_variant!r}"
             )
         if self.data.num_frames != self.generator.num_frames:

@@ -41,28 +41,39 @@ DEFAULT_VARIANT = "audio-ffl-lip"
 CONNECT_TIMEOUT = 2.0
 
 
-def variant_name(audio: bool = True, frequency_loss: bool = True, lip_loss: bool = True, attention: bool = True) -> str:
+def variant_name(audio: bool = True, frequency_loss: bool = True, lip_loss: bool = True, attention: bool = True,
+                 real_world: bool = False) -> str:
     """Name of the generator trained with these switches, e.g. ``audio-ffl-lip``, ``noaudio-noffl-nolip``.
 
-    ``attention=False`` (the attention ablation, audio models only) adds ``-noattn``.
+    ``attention=False`` (the attention ablation, audio models only) adds ``-noattn``;
+    ``real_world=True`` (trained on the blind degradations of real low-quality video,
+    :mod:`vfhgan_core.data.degradations`, instead of clean bicubic downsampling) adds ``-real``.
     """
     name = f"{'audio' if audio else 'noaudio'}-{'ffl' if frequency_loss else 'noffl'}-{'lip' if lip_loss else 'nolip'}"
     if audio and not attention:
         name += "-noattn"
+    if real_world:
+        name += "-real"
     return name
 
 
 def parse_variant(name: str) -> dict[str, bool]:
     """The switches of a variant name (inverse of :func:`variant_name`)."""
     parts = name.split("-")
-    if len(parts) not in (3, 4) or parts[0] not in ("audio", "noaudio") or parts[1] not in ("ffl", "noffl") \
-            or parts[2] not in ("lip", "nolip") or (len(parts) == 4 and parts[3] != "noattn"):
-        raise ValueError(f"{name!r} is not a variant name like 'audio-ffl-lip' or 'noaudio-noffl-nolip'")
+    suffixes = parts[3:]
+    real_world = suffixes[-1:] == ["real"]
+    if real_world:
+        suffixes = suffixes[:-1]
+    if len(parts) < 3 or parts[0] not in ("audio", "noaudio") or parts[1] not in ("ffl", "noffl") \
+            or parts[2] not in ("lip", "nolip") or suffixes not in ([], ["noattn"]):
+        raise ValueError(f"{name!r} is not a variant name like 'audio-ffl-lip', 'noaudio-noffl-nolip' or "
+                         "'audio-ffl-lip-real'")
     return {
         "audio": parts[0] == "audio",
         "frequency_loss": parts[1] == "ffl",
         "lip_loss": parts[2] == "lip",
-        "attention": len(parts) == 3,
+        "attention": not suffixes,
+        "real_world": real_world,
     }
 
 
