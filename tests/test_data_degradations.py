@@ -43,11 +43,26 @@ def test_with_every_step_off_it_is_the_clean_degradation(hr) -> None:
     assert p.blur is None and p.jpeg_quality is None and p.h264_kbps is None and not p.second_order
 
 
+def test_clean_prob_mixes_in_clean_samples_and_leaves_the_other_draws_alone(hr) -> None:
+    mixed = DegradationConfig(clean_prob=0.3)
+    clean = degrade(hr, 4)
+    draws = [degrade_clip(hr, mixed, seed=s) for s in range(60)]
+    n_clean = sum(np.array_equal(lr, clean) for lr, _ in draws)
+    assert 8 <= n_clean <= 30, n_clean      # ~18 expected; the chain alone is practically never clean
+    assert sum(np.array_equal(degrade_clip(hr, seed=s)[0], clean) for s in range(60)) == 0
+    lr, p = degrade_clip(hr, DegradationConfig(clean_prob=1.0), seed=5)
+    np.testing.assert_array_equal(lr, clean)
+    assert p.describe() == "bicubic_antialias downsampling"
+    # clean_prob 0 is the chain as it was: the same draw for the same seed
+    assert degrade_clip(hr, DegradationConfig(clean_prob=0.0), seed=7)[1] == degrade_clip(hr, seed=7)[1]
+
+
 def test_a_draw_is_reproducible_and_serialisable(hr) -> None:
     a, pa = degrade_clip(hr, seed=11)
     b, pb = degrade_clip(hr, seed=11)
     np.testing.assert_array_equal(a, b)
     assert pa == pb and json.loads(json.dumps(pa.to_dict()))["resize"] == pa.resize
+    assert f"{pa.resize} downsampling" in pa.describe()
     draws = [degrade_clip(hr, seed=s)[1] for s in range(40)]
     assert len({d.resize for d in draws}) >= 3 and any(d.second_order for d in draws)
     assert any(d.jpeg_quality for d in draws) and any(d.h264_kbps for d in draws) and any(d.blur for d in draws)
@@ -108,6 +123,7 @@ def test_second_order_degrades_further(hr) -> None:
     (dict(gaussian_sigma=(5, 1)), "gaussian_sigma must be a range"),
     (dict(resize_methods=("nearest",)), "resize_methods must be a non-empty choice"),
     (dict(scale=0), "scale must be a positive integer"),
+    (dict(clean_prob=-0.1), "clean_prob is a probability"),
 ])
 def test_bad_settings_are_refused(changes, message) -> None:
     with pytest.raises(ValueError, match=message):

@@ -95,7 +95,9 @@ def _degradation_text(data) -> str:
             f"{_fmt(b.gaussian_sigma[1])}), Poisson noise p = {_fmt(b.poisson_noise_prob)}; JPEG p = "
             f"{_fmt(b.jpeg_prob)} (quality {_fmt(b.jpeg_quality[0])}–{_fmt(b.jpeg_quality[1])}), else H.264 p = "
             f"{_fmt(b.h264_prob)} ({_fmt(b.h264_kbps[0])}–{_fmt(b.h264_kbps[1])} kbit/s); a second round p = "
-            f"{_fmt(b.second_order_prob)}")
+            f"{_fmt(b.second_order_prob)}"
+            + (f"; clean antialiased bicubic ×{b.scale} instead of the chain for a share "
+               f"p = {_fmt(b.clean_prob)} of the samples" if b.clean_prob > 0 else ""))
 
 
 def write_model_card(

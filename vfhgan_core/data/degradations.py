@@ -13,6 +13,10 @@ compression), :func:`degrade_clip` turns HR face crops into LR ones by a random 
    low bitrate (libx264 through PyAV, encoded and decoded in memory);
 5. with probability ``second_order_prob`` a second, milder round of 1, 3 and 4 at the LR size.
 
+With probability ``clean_prob`` a clip skips the chain and gets the clean degradation
+(antialiased bicubic downsampling only), so a model trained on the chain keeps its skill on
+clean inputs.
+
 One draw of parameters serves every frame of the clip (a real video is degraded consistently
 over time; H.264 also mixes neighbouring frames). The draw is a pure function of ``seed``, so a
 training sample can be degraded the same way again (resumed runs, evaluation reports), and the
@@ -69,6 +73,9 @@ class DegradationConfig:
         h264_kbps: ... at a bitrate in this range, kbit/s, for the LR clip at 25 fps.
         second_order_prob: probability of a second round (blur, noise, compression) at the LR size.
         second_blur_sigma: sigma range of the second blur, in LR pixels.
+        clean_prob: probability that a clip gets the clean degradation (antialiased bicubic
+            downsampling, nothing else) instead of the chain; 0 (default) draws exactly as before
+            the option existed.
     """
 
     scale: int = 4
@@ -87,12 +94,13 @@ class DegradationConfig:
     h264_kbps: tuple[float, float] = (8.0, 64.0)
     second_order_prob: float = 0.4
     second_blur_sigma: tuple[float, float] = (0.2, 0.8)
+    clean_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if int(self.scale) != self.scale or self.scale < 1:
             raise ValueError(f"scale must be a positive integer, got {self.scale}")
         for name in ("blur_prob", "anisotropic_prob", "gaussian_noise_prob", "gray_noise_prob", "poisson_noise_prob",
-                     "jpeg_prob", "h264_prob", "second_order_prob"):
+                     "jpeg_prob", "h264_prob", "second_order_prob", "clean_prob"):
             _prob(name, getattr(self, name))
         object.__setattr__(self, "blur_sigma", _pair("blur_sigma", self.blur_sigma, 0.0, 20.0))
         object.__setattr__(self, "gaussian_sigma", _pair("gaussian_sigma", self.gaussian_sigma, 0.0, 100.0))
@@ -127,10 +135,37 @@ class DegradationParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for people, e.g. ``blur σ 1.2 px, bilinear downsampling, noise σ 5.0, H.264 at 20 kbit/s``."""
+        def compression(jpeg: int | None, h264: float | None) -> list[str]:
+            return [f"JPEG quality {jpeg}"] if jpeg is not None else [f"H.264 at {h264:.0f} kbit/s"] if h264 else []
+
+        parts = []
+        if self.blur is not None:
+            sx, sy, angle = self.blur
+            parts.append(f"blur σ {sx:.2g} px" if sx == sy else f"blur σ {sx:.2g}×{sy:.2g} px at {angle:.0f}°")
+        parts.append(f"{self.resize} downsampling")
+        if self.gaussian_sigma:
+            parts.append(f"{'grey ' if self.gray_noise else ''}noise σ {self.gaussian_sigma:.1f}")
+        if self.poisson_scale:
+            parts.append(f"Poisson noise ×{self.poisson_scale:.2g}")
+        parts += compression(self.jpeg_quality, self.h264_kbps)
+        if self.second_order:
+            second = ([f"blur σ {self.second_blur:.2g} px"] if self.second_blur else []) + \
+                ([f"noise σ {self.second_gaussian_sigma:.1f}"] if self.second_gaussian_sigma else []) + \
+                compression(self.second_jpeg_quality, self.second_h264_kbps)
+            parts.append(f"then {' and '.join(second) or 'nothing'}")
+        return ", ".join(parts)
+
 
 def draw_params(config: DegradationConfig, rng: np.random.Generator) -> DegradationParams:
     """Draw one clip's degradation from ``config`` with ``rng``."""
     u = rng.uniform
+    if config.clean_prob > 0 and rng.random() < config.clean_prob:
+        return DegradationParams(blur=None, resize="bicubic_antialias", gaussian_sigma=0.0, gray_noise=False,
+                                 poisson_scale=0.0, jpeg_quality=None, h264_kbps=None, second_order=False,
+                                 second_blur=None, second_gaussian_sigma=0.0, second_jpeg_quality=None,
+                                 second_h264_kbps=None)
 
     def compression() -> tuple[int | None, float | None]:
         if rng.random() < config.jpeg_prob:
