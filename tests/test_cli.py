@@ -90,3 +90,18 @@ def test_bench_json_lists_machine_and_rows() -> None:
     report = json.loads(res.stdout)
     text = json.dumps(report)
     assert "bicubic" in text and "threads" in text
+
+
+def test_enhance_can_simulate_a_real_video_degradation(data_dir: Path, detector_model: Path, tmp_path: Path) -> None:
+    clip = data_dir / "grid_speakers" / "lbax4n.mpg"
+    out = tmp_path / "face.mp4"
+    res = run_cli("enhance", str(clip), str(out), "--degrade", "blind", "--degrade-seed", "3", "--duration", "1",
+                  "--detector-model", str(detector_model))
+    assert res.returncode == 0, res.stderr
+    assert "simulated input: the real-video chain, seed 3: " in res.stdout and " downsampling" in res.stdout
+    assert out.is_file() and (tmp_path / "face_comparison.mp4").is_file()
+    # the chain is the simulated input of simulate mode: real mode refuses it in one clear line
+    refused = run_cli("enhance", str(clip), str(tmp_path / "real.mp4"), "--mode", "real", "--degrade", "blind",
+                      "--detector-model", str(detector_model))
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ") and "--mode simulate" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "real.mp4").exists()

@@ -81,6 +81,24 @@ def test_simulate_restores_every_frame(simulated, grid_clip: Path) -> None:
     assert len([f for s, f in stages if s == "faces" and 0 < f < STAGES["faces"][1]]) >= 1
 
 
+def test_simulate_mode_can_degrade_the_input_like_real_video(grid_clip: Path, generators, detector, options) -> None:
+    from dataclasses import replace
+
+    from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
+
+    chain = DegradationConfig(gaussian_noise_prob=1.0, gaussian_sigma=(8.0, 8.0), h264_prob=1.0, jpeg_prob=0.0)
+    blind = replace(options, duration=1.0, simulated_degradation=chain, degradation_seed=5)
+    result = restore_clip(grid_clip, {"noaudio": generators["noaudio"]}, detector, blind)
+    clean = restore_clip(grid_clip, {"noaudio": generators["noaudio"]}, detector, replace(options, duration=1.0))
+    np.testing.assert_array_equal(result.gt, clean.gt)
+    assert result.degradation is not None and result.degradation.gaussian_sigma == 8.0 and clean.degradation is None
+    # the input is the ground truth degraded by that one fixed draw, and noisier than the clean input
+    np.testing.assert_array_equal(result.lr, degrade_clip(result.gt, chain, seed=5)[0])
+    assert np.abs(result.lr.astype(int) - clean.lr.astype(int)).mean() > 3
+    with pytest.raises(ValueError, match="only applies in simulate mode"):
+        replace(options, mode="real", simulated_degradation=chain)
+
+
 def test_comparison_and_face_videos_keep_audio(simulated, grid_clip: Path, tmp_path: Path) -> None:
     result, _ = simulated
     frame = comparison_frame(result, 10)

@@ -90,12 +90,19 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         write_pasted_video,
     )
 
+    from vfhgan_core.data.degradations import DegradationConfig
+
     t0 = time.perf_counter()
+    if args.degrade == "blind" and args.mode != "simulate":
+        raise VFHGANError("--degrade blind makes the simulated input of simulate mode; in real mode the video's own "
+                          "quality is the input. Use --mode simulate, or leave --degrade out.")
     options = RestoreOptions(
         mode=args.mode,
         start=args.start,
         duration=args.duration,
         pipeline=PipelineConfig(detector=_detector_config(args)),
+        simulated_degradation=DegradationConfig() if args.degrade == "blind" else None,
+        degradation_seed=args.degrade_seed,
     )
     generator = load_generator(args.variant, args.weights)
     detector = load_face_detector(options.pipeline.detector)
@@ -109,6 +116,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     else:
         write_pasted_video(result, args.variant, args.input, out, options)
         written = str(out)
+    if result.degradation is not None:
+        print(f"simulated input: the real-video chain, seed {args.degrade_seed}: {result.degradation.describe()}")
     seconds = time.perf_counter() - t0
     clip_seconds = result.num_frames / result.fps
     print(
@@ -291,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate: crop at 128, degrade to 32, restore and compare; real: the face is genuinely "
                         "low-resolution, restore and paste back into the frame")
     p.add_argument("--comparison", metavar="PATH", help="simulate mode: side-by-side video (default OUTPUT_comparison.mp4)")
+    p.add_argument("--degrade", choices=("clean", "blind"), default="clean",
+                   help="simulate mode: clean (default) bicubic x4 input, or blind: one fixed draw of the real-video "
+                        "chain (blur, resize, noise, JPEG or H.264; what the '-real' variants are trained for)")
+    p.add_argument("--degrade-seed", type=int, default=0, help="seed of the blind draw (default 0)")
     p.add_argument("--start", type=float, default=0.0, help="start of the segment, seconds")
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
     _add_detector_arguments(p)

@@ -4,7 +4,11 @@ Two modes:
 
 * ``simulate``: the face is cropped at 128×128 (the ground truth), degraded
   to 32×32 as in training, and restored; bicubic ×4 and the ground truth are
-  kept for comparison, so the result can be scored.
+  kept for comparison, so the result can be scored. With
+  ``RestoreOptions.simulated_degradation`` the 32×32 input is made by one fixed
+  draw of the real-video chain (blur, noise, JPEG or H.264;
+  :mod:`vfhgan_core.data.degradations`) instead of clean bicubic downsampling,
+  the case the ``-real`` variants are trained for.
 * ``real``: the face in the video is taken as genuinely low-resolution. Its
   crop is brought to 32×32, restored to 128×128, and pasted back (soft mask)
   into the full frame, which is upscaled so the face lands at its restored
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip
 from vfhgan_core.faces.crops import degrade, paste_back
 from vfhgan_core.faces.detection import FaceDetector
 from vfhgan_core.media import VideoWriter, iter_video_chunks
@@ -65,10 +70,20 @@ class RestoreOptions:
     #: generator batch size (frames)
     batch_size: int = 32
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    #: simulate mode: make the 32×32 input with this real-video chain (one draw per clip,
+    #: fixed by ``degradation_seed``) instead of clean downsampling; ``None``: clean
+    simulated_degradation: DegradationConfig | None = None
+    degradation_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.simulated_degradation is not None and self.mode != "simulate":
+            raise ValueError("a simulated degradation only applies in simulate mode: in real mode the video's own "
+                             "quality is the input")
+        if self.simulated_degradation is not None and self.simulated_degradation.scale != self.pipeline.crop.scale:
+            raise ValueError(f"the simulated degradation shrinks x{self.simulated_degradation.scale}, the crops "
+                             f"x{self.pipeline.crop.scale}")
 
 
 @dataclass
@@ -86,6 +101,8 @@ class RestoreResult:
     sr: dict[str, np.ndarray]
     gt: np.ndarray | None
     timings: dict[str, float] = field(default_factory=dict)
+    #: the real-video chain applied to make ``lr`` (simulate mode with a simulated degradation)
+    degradation: DegradationParams | None = None
 
     @property
     def num_frames(self) -> int:
@@ -197,7 +214,11 @@ def restore_clip(
     _check_stop(should_stop)
 
     crop = options.pipeline.crop
-    lr = degrade(clip.hr, scale=crop.scale, method=crop.degradation)
+    applied = None
+    if options.simulated_degradation is not None:
+        lr, applied = degrade_clip(clip.hr, options.simulated_degradation, seed=options.degradation_seed)
+    else:
+        lr = degrade(clip.hr, scale=crop.scale, method=crop.degradation)
     t1 = time.perf_counter()
     sr: dict[str, np.ndarray] = {}
     n = max(1, len(generators))
@@ -219,6 +240,7 @@ def restore_clip(
         sr=sr,
         gt=clip.hr if options.mode == "simulate" else None,
         timings=timings,
+        degradation=applied,
     )
 
 
