@@ -158,9 +158,10 @@ class AppCallbacks:
         top = max(0.0, round(info.duration - 0.2, 2))
         return gr.update(maximum=top, value=min(float(at or 0.0), top))
 
-    def on_switches(self, audio_conditioning: bool, frequency_loss: bool, lip_loss: bool) -> str:
-        """Say whether the trained variant the three switches pick has weights."""
-        v = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss))
+    def on_switches(self, audio_conditioning: bool, frequency_loss: bool, lip_loss: bool,
+                    real_world: bool = False) -> str:
+        """Say whether the trained variant the switches pick has weights."""
+        v = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss), real_world=bool(real_world))
         if not self.store.is_local:
             return f"Model: **{v}** ({describe_variant(v)}), from {self.store.source_text}."
         available = self.store.available()
@@ -169,6 +170,18 @@ class AppCallbacks:
         known = ", ".join(f"`{a}`" for a in available) or "none yet"
         return (f"⚠️ Model **{v}** ({describe_variant(v)}): **no trained weights for this combination** in "
                 f"{self.store.source_text}. Variants with weights: {known}.")
+
+    @staticmethod
+    def on_mode(mode: str, simulated_input: str = "clean"):
+        """Recommend the variant trained on degraded video where the input is degraded, and show the
+        simulated-input choice in simulate mode only.
+
+        Real mode takes a genuinely low-resolution upload, which is usually also blurred, noisy and
+        compressed; simulate mode's degraded input imitates that. Its clean input is the bicubic ×4
+        downsampling the clean variants trained on.
+        """
+        degraded = mode == "real" or simulated_input == "degraded"
+        return gr.update(value=degraded), gr.update(visible=mode == "simulate")
 
     def variant_choices(self) -> list[tuple[str, str]]:
         """Choices of the "compare with" dropdown: ``none`` and every variant (marked when it has no weights)."""
@@ -192,6 +205,9 @@ class AppCallbacks:
         start: float = 0.0,
         length: float | None = None,
         compare_with: str = NO_COMPARE,
+        real_world: bool = False,
+        simulated_input: str = "clean",
+        degradation_seed: float = 0,
         request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),
     ):
@@ -207,6 +223,12 @@ class AppCallbacks:
             start: start of the segment to restore, in seconds.
             length: length of the segment, in seconds (at most the server's limit).
             compare_with: a second variant name to compare with, or "none".
+            real_world: use the variant trained on blurred, noisy, compressed inputs (the
+                ``-real`` variants, recommended for genuinely low-quality video in real mode).
+            simulated_input: simulate mode: "clean" (bicubic ×4) or "degraded" (one draw of the
+                real-video chain: blur, noise, JPEG or H.264 compression).
+            degradation_seed: which draw of the chain ("degraded" input); the same draw as
+                ``python -m vfhgan_core enhance --degrade blind --degrade-seed N``.
 
         Returns:
             the restored video (simulate: the 128x128 face; real: the full frame), the
@@ -223,7 +245,14 @@ class AppCallbacks:
                 raise SettingsError("Upload a video, record one with the webcam, or pick an example first.")
             if mode not in MODES:
                 raise SettingsError(f"Mode must be one of {', '.join(MODES)}, got {mode!r}.")
-            main = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss))
+            try:
+                seed = int(degradation_seed or 0)
+            except (TypeError, ValueError):
+                raise SettingsError(f"The degradation draw must be a whole number, got {degradation_seed!r}.") from None
+            if not 0 <= seed < 2 ** 31:
+                raise SettingsError(f"The degradation draw must lie between 0 and {2 ** 31 - 1}, got {seed}.")
+            main = variant_name(bool(audio_conditioning), bool(frequency_loss), bool(lip_loss),
+                                real_world=bool(real_world))
             variants = [main]
             if compare_with and compare_with != NO_COMPARE and compare_with != main:
                 try:
@@ -239,7 +268,7 @@ class AppCallbacks:
             work = asyncio.create_task(asyncio.to_thread(
                 run_job, self.store, video, variants, mode, segment, out_dir, info=info,
                 batch_size=self.settings.batch_size, progress=lambda label, value: progress(value, desc=label),
-                should_stop=flag.is_set))
+                should_stop=flag.is_set, simulated_input=simulated_input, degradation_seed=seed))
             try:
                 # the work runs in a thread; when Gradio cancels this request (the Cancel button, a
                 # client's job.cancel()), the flag makes the thread stop at its next chunk of frames

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vfhgan_core.data.degradations import DegradationConfig
 from vfhgan_core.evaluation import ClipScores, score_frames
 from vfhgan_core.media import VideoInfo, probe_video
 from vfhgan_core.pipeline import PipelineConfig
@@ -149,6 +150,10 @@ class _ProgressPlan:
         return lambda _s, overall: self(stage, (overall - lo) / (hi - lo))
 
 
+#: how simulate mode makes its 32×32 input: clean bicubic ×4, or the real-video chain
+SIMULATED_INPUTS = ("clean", "degraded")
+
+
 def run_job(
     store: ModelStore,
     video: str | Path,
@@ -160,8 +165,13 @@ def run_job(
     batch_size: int = 32,
     progress: Callable[[str, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    simulated_input: str = "clean",
+    degradation_seed: int = 0,
 ) -> JobResult:
     """Restore ``segment`` of ``video`` with ``variants`` (1 or 2), score it and write the videos.
+
+    ``simulated_input`` (simulate mode): ``"clean"`` shrinks the face by bicubic ×4, ``"degraded"``
+    by the draw ``degradation_seed`` of the real-video chain (blur, noise, JPEG or H.264).
 
     Raises:
         VFHGANError subclasses for the user's input, RestoreCancelled when ``should_stop``
@@ -169,6 +179,9 @@ def run_job(
     """
     if not variants:
         raise SettingsError("Pick at least one variant.")
+    if simulated_input not in SIMULATED_INPUTS:
+        raise SettingsError(f"Simulated input must be one of {', '.join(SIMULATED_INPUTS)}, got {simulated_input!r}.")
+    degraded = simulated_input == "degraded" and mode == "simulate"   # real mode: the video's own quality
     t0 = time.perf_counter()
     info = info or probe_video(video)
     plan = _ProgressPlan(int(round(segment.duration * info.fps)), len(variants), mode, progress)
@@ -181,7 +194,9 @@ def run_job(
     plan("load", 0.0)
     generators = {v: store.generator(v) for v in dict.fromkeys(variants)}
     options = RestoreOptions(mode=mode, start=segment.start, duration=segment.duration, batch_size=batch_size,
-                             pipeline=PipelineConfig(detector=store.detector_config))
+                             pipeline=PipelineConfig(detector=store.detector_config),
+                             simulated_degradation=DegradationConfig() if degraded else None,
+                             degradation_seed=int(degradation_seed))
     timings: dict[str, float] = {}
     with store.detector() as detector:
         plan("load", 1.0)

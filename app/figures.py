@@ -306,8 +306,13 @@ def summary_markdown(job: JobResult) -> str:
     variants = " and ".join(f"**{v}**" for v in job.variants)
     listens = any(parse_variant(v)["audio"] for v in job.variants)
     audio = "" if r.clip.has_audio or not listens else " The clip has no audio track: the audio-conditioned variant heard silence."
-    mode = ("simulate (face degraded to 32×32, compared with the original)" if job.mode == "simulate"
-            else "real (the face taken as low-resolution, restored and pasted back)")
+    if job.mode == "real":
+        mode = "real (the face taken as low-resolution, restored and pasted back)"
+    elif r.degradation is not None:
+        mode = (f"simulate (face degraded to 32×32 like real low-quality video: {r.degradation.describe()}; "
+                "compared with the original)")
+    else:
+        mode = "simulate (face shrunk to 32×32 by bicubic ×4, compared with the original)"
     return (f"Restored **{r.num_frames} frames** ({job.segment.duration:.2f} s from {job.segment.start:.2f} s of "
             f"`{job.source_name}`) with {variants} in **{job.seconds:.1f} s** ({', '.join(parts)}). "
             f"Mode: {mode}.{audio}")

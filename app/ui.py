@@ -138,6 +138,9 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                                          info="trained with the focal frequency loss", elem_id="switch-ffl")
                     lip_cb = gr.Checkbox(value=default["lip_loss"], label="Lip-reading loss",
                                          info="trained with the lip-reading loss", elem_id="switch-lip")
+                real_cb = gr.Checkbox(value=False, label="Trained on degraded video (real-world)",
+                                      info="for blurred, noisy or compressed faces; turned on by real mode, "
+                                           "where it is recommended", elem_id="switch-real")
                 weights_md = gr.Markdown(cb.on_switches(default["audio"], default["frequency_loss"],
                                                         default["lip_loss"]), elem_id="weights-status")
                 compare_dd = gr.Dropdown(cb.variant_choices(), value=NO_COMPARE, label="Compare with",
@@ -147,6 +150,13 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                                   "simulate"),
                                  ("real: the face is genuinely low-res; restore and paste back into the frame",
                                   "real")], value="simulate", label="Mode", elem_id="mode")
+                with gr.Row(visible=True) as simulated_row:
+                    simulated = gr.Radio([("clean: bicubic ×4, what the clean variants trained on", "clean"),
+                                          ("degraded: blur, noise, JPEG or H.264, like real low-quality video",
+                                           "degraded")],
+                                         value="clean", label="Simulated input", scale=3, elem_id="simulated-input")
+                    seed = gr.Number(0, precision=0, minimum=0, label="Draw", scale=1, elem_id="degradation-seed",
+                                     info="which random degradation")
                 with gr.Row():
                     run_btn = gr.Button("Restore", variant="primary", elem_id="run-button", scale=3)
                     cancel_btn = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel-button")
@@ -237,17 +247,20 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                           show_progress="minimal")
         video_in.change(cb.on_video, **probe_args).then(cb.lab_time_range, [video_in, lab_at], [lab_at],
                                                         api_visibility="private", show_progress="hidden")
-        for box in (audio_cb, ffl_cb, lip_cb):
-            box.change(cb.on_switches, [audio_cb, ffl_cb, lip_cb], [weights_md], api_visibility="private",
+        for box in (audio_cb, ffl_cb, lip_cb, real_cb):
+            box.change(cb.on_switches, [audio_cb, ffl_cb, lip_cb, real_cb], [weights_md], api_visibility="private",
                        show_progress="hidden")
+        for choice in (mode, simulated):
+            choice.input(cb.on_mode, [mode, simulated], [real_cb, simulated_row], api_visibility="private",
+                         show_progress="hidden")
 
         run = run_btn.click(
             cb.restore,
-            inputs=[video_in, audio_cb, ffl_cb, lip_cb, mode, start, length, compare_dd],
+            inputs=[video_in, audio_cb, ffl_cb, lip_cb, mode, start, length, compare_dd, real_cb, simulated, seed],
             outputs=[restored_out, comparison_out, metrics_df, job],
             api_name="restore",
-            api_description="Restore the face in a video with the trained VFH-GAN variant picked by the three "
-                            "switches. Returns the restored video, the side-by-side comparison video and the "
+            api_description="Restore the face in a video with the trained VFH-GAN variant picked by the "
+                            "switches (audio, frequency loss, lip loss, trained on degraded video). Returns the restored video, the side-by-side comparison video and the "
                             "metrics table (PSNR-Y, SSIM-Y, ERQA per method; simulate mode only).",
             concurrency_limit=settings.concurrency,
             concurrency_id="restore",

@@ -16,4 +16,6 @@ def describe_variant(name: str) -> str:
              f"lip loss {'on' if s['lip_loss'] else 'off'}"]
     if not s["attention"]:
         words.append("no attention")
+    if s["real_world"]:
+        words.append("trained on degraded video")
     return ", ".join(words)

@@ -49,8 +49,10 @@ def client(server: AppServer) -> Client:
 
 
 def restore(client: Client, video: Path, audio=True, ffl=True, lip=True, mode="simulate", start=0.0,
-            length=3.0, compare="none"):
-    return client.predict(handle_file(str(video)), audio, ffl, lip, mode, start, length, compare, api_name="/restore")
+            length=3.0, compare="none", *extra):
+    """The ``/restore`` endpoint; ``extra``: real_world, simulated_input, degradation_seed (defaults if left out)."""
+    return client.predict(handle_file(str(video)), audio, ffl, lip, mode, start, length, compare, *extra,
+                          api_name="/restore")
 
 
 def table(metrics: dict) -> dict[str, dict[str, float]]:
@@ -119,6 +121,21 @@ def test_simulate_with_two_variants_fills_every_output(client: Client) -> None:
         assert 15 < values["PSNR-Y (dB)"] < 60 and 0 < values["SSIM-Y"] <= 1 and 0 <= values["ERQA v1.0"] <= 1
     assert rows[PLAIN] == rows["bicubic"]
     assert rows[PERTURBED]["PSNR-Y (dB)"] < rows["bicubic"]["PSNR-Y (dB)"] - 0.5
+
+
+@pytest.mark.slow
+def test_simulate_can_degrade_the_input_like_real_video(client: Client) -> None:
+    *_, clean = restore(client, GRID_A, False, False, False, "simulate", 0.0, 1.0, "none", False, "clean", 0)
+    *_, degraded = restore(client, GRID_A, False, False, False, "simulate", 0.0, 1.0, "none", False, "degraded", 4)
+    *_, again = restore(client, GRID_A, False, False, False, "simulate", 0.0, 1.0, "none", False, "degraded", 4)
+    # blurred, noisy, compressed input: bicubic from it is further from the original; one draw, reproducible
+    assert table(degraded)["bicubic"]["PSNR-Y (dB)"] < table(clean)["bicubic"]["PSNR-Y (dB)"] - 1.0
+    assert table(again) == table(degraded)
+    # the real-world switch picks the '-real' variant: this server has none, and says so
+    with pytest.raises(AppError, match="audio-ffl-lip-real"):
+        restore(client, GRID_A, True, True, True, "simulate", 0.0, 1.0, "none", True, "degraded", 4)
+    with pytest.raises(AppError, match="degradation draw must|less than minimum"):
+        restore(client, GRID_A, False, False, False, "simulate", 0.0, 1.0, "none", False, "degraded", -3)
 
 
 @pytest.mark.slow

@@ -82,6 +82,21 @@ def _session(page, server: AppServer) -> None:
     assert "Traceback" not in page.content()
     page.locator("#switch-ffl input").click()
     page.wait_for_function("document.querySelector('#weights-status').innerText.includes('weights available')")
+    # ---- real mode recommends the variant trained on degraded video; simulate mode goes back
+    page.get_by_label("real: the face is genuinely low-res", exact=False).check()
+    page.wait_for_function("document.querySelector('#weights-status').innerText.includes('audio-ffl-lip-real')")
+    assert page.locator("#switch-real input").is_checked()
+    page.locator("#simulated-input").wait_for(state="hidden")      # real mode takes the video as it is
+    page.get_by_label("simulate: shrink the face", exact=False).check()
+    page.wait_for_function("!document.querySelector('#weights-status').innerText.includes('-real')")
+    assert not page.locator("#switch-real input").is_checked()
+    page.locator("#simulated-input").wait_for(state="visible")
+    # a degraded simulated input recommends it too
+    page.get_by_label("degraded: blur, noise", exact=False).check()
+    page.wait_for_function("document.querySelector('#weights-status').innerText.includes('audio-ffl-lip-real')")
+    page.get_by_label("clean: bicubic", exact=False).check()
+    page.wait_for_function("!document.querySelector('#weights-status').innerText.includes('-real')")
+    assert "weights available" in status_text(page)
 
     # ---- run one variant on the 3 s clip and time click → results
     t0 = time.perf_counter()
