@@ -18,27 +18,16 @@ without network retries for ~23 s before failing).
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
-
-from huggingface_hub import constants, hf_hub_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
 
 from vfhgan_core.errors import WeightsNotFoundError
+# file resolution lives below the models (they load through it); re-exported here for callers of the hub API
+from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, hub_reachable, resolve_file  # noqa: F401
 
 #: folder of the weights shipped with the project
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "weights"
 #: the full model of the paper: audio + attention, trained with frequency and lip losses
 DEFAULT_VARIANT = "audio-ffl-lip"
-#: seconds allowed for the check that the Hub host answers
-CONNECT_TIMEOUT = 2.0
 
 
 def variant_name(audio: bool = True, frequency_loss: bool = True, lip_loss: bool = True, attention: bool = True,
@@ -75,67 +64,6 @@ def parse_variant(name: str) -> dict[str, bool]:
         "attention": not suffixes,
         "real_world": real_world,
     }
-
-
-def hub_reachable(timeout: float = CONNECT_TIMEOUT) -> bool:
-    """True when the Hub endpoint accepts a TCP connection within ``timeout`` seconds."""
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def resolve_file(
-    source: str | os.PathLike,
-    filename: str,
-    subfolder: str | None = None,
-    local_files_only: bool = False,
-    **download_kwargs,
-) -> Path:
-    """Local path of ``filename`` from a directory or a Hub repo (cache first, then the network).
-
-    ``download_kwargs`` (``revision``, ``cache_dir``, ``token``, ``force_download``) go to
-    :func:`huggingface_hub.hf_hub_download`. Raises :class:`WeightsNotFoundError` saying
-    what was tried and what to do.
-    """
-    source = str(source)
-    if os.path.isdir(source):
-        path = Path(source) / (subfolder or "") / filename
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"{path} does not exist: a weights folder needs config.json and model.safetensors "
-                "(written by save_pretrained)"
-            )
-        return path
-    where = f"{source}/{subfolder}" if subfolder else source
-    if not download_kwargs.get("force_download"):
-        try:
-            return Path(hf_hub_download(source, filename, subfolder=subfolder or None, local_files_only=True,
-                                        **download_kwargs))
-        except (HFValidationError, ValueError) as exc:
-            raise WeightsNotFoundError(
-                f"{source!r} is neither an existing folder nor a Hub repo id like 'org/name' ({exc})"
-            ) from exc
-        except LocalEntryNotFoundError:
-            pass  # not cached: try the network below
-    if local_files_only or not hub_reachable():
-        offline = " (offline mode: HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
-        raise WeightsNotFoundError(
-            f"{filename} of {where!r} is not in the local Hugging Face cache and the Hub "
-            f"{'was not asked (local files only)' if local_files_only else 'cannot be reached'}{offline}. "
-            "Download the weights once while online, or pass a local folder."
-        )
-    try:
-        return Path(hf_hub_download(source, filename, subfolder=subfolder or None, **download_kwargs))
-    except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:
-        raise WeightsNotFoundError(
-            f"could not download {filename} of {where!r} ({type(exc).__name__}); check the repo id and variant name"
-        ) from exc
 
 
 def variant_source(variant: str, source: str | os.PathLike | None = None) -> tuple[str, str | None]:

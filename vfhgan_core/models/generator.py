@@ -48,21 +48,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
-import safetensors
-import safetensors.torch
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, constants
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from vfhgan_core.config import from_dict, to_dict
-from vfhgan_core.errors import WeightsNotFoundError
-from vfhgan_core.hub import resolve_file
 from vfhgan_core.models.attention import AxialAttentionStack
 from vfhgan_core.models.blocks import FILTER_KERNELS, PHFEBlock, PixelShuffleUpsample, RGBHead, activation
+from vfhgan_core.utils.hub_files import load_pretrained
 
 __all__ = [
     "AudioEncoder",
@@ -451,24 +447,10 @@ class VFHGANGenerator(
                 cannot be found (offline and not cached, wrong name, ...), or
                 they do not fit together (damaged file, weights of another config).
         """
-        source = str(pretrained_model_name_or_path)
-        where = dict(subfolder=subfolder, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                     local_files_only=local_files_only, token=token)
-        config_path = resolve_file(source, constants.CONFIG_NAME, **where)
-        weights_path = resolve_file(source, constants.SAFETENSORS_SINGLE_FILE, **where)
-        try:
-            config = from_dict(GeneratorConfig, json.loads(Path(config_path).read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as exc:          # JSONDecodeError is a ValueError
-            raise WeightsNotFoundError(f"{config_path} is not a valid generator config: {exc}") from exc
-        model = cls(config)
-        try:
-            safetensors.torch.load_model(model, weights_path, strict=True, device=str(map_location))
-        except (RuntimeError, safetensors.SafetensorError, OSError) as exc:
-            raise WeightsNotFoundError(
-                f"the weights in {weights_path} do not fit the generator described by {config_path} "
-                f"(wrong or damaged file): {exc}"
-            ) from exc
-        return model.eval()
+        return load_pretrained(cls, GeneratorConfig, pretrained_model_name_or_path, what="generator",
+                               subfolder=subfolder, map_location=map_location, revision=revision,
+                               cache_dir=cache_dir, force_download=force_download,
+                               local_files_only=local_files_only, token=token)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

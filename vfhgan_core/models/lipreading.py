@@ -27,9 +27,8 @@ Network (``C = trunk_channels``, 64-128-256-512 at full width):
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import os
 import pickle
 import re
 import zipfile
@@ -43,6 +42,7 @@ from torch import Tensor, nn
 
 from vfhgan_core.config import from_dict
 from vfhgan_core.errors import WeightsNotFoundError
+from vfhgan_core.utils.hub_files import load_pretrained
 
 __all__ = [
     "MOUTH_MEAN",
@@ -387,11 +387,30 @@ class LipReader(
         self._init_weights()
 
     @classmethod
-    def _from_pretrained(cls, **kwargs: Any) -> LipReader:
-        # huggingface_hub's loader prints "Loading weights from local directory" to stdout for a
-        # local folder, which would land in CLI output and training logs; keep stdout clean
-        with contextlib.redirect_stdout(io.StringIO()):
-            return super()._from_pretrained(**kwargs)
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> LipReader:
+        """Load a lip reader saved by ``save_pretrained``, from a directory or the Hub, in eval mode.
+
+        The same loader as the generator's (:func:`vfhgan_core.utils.hub_files.load_pretrained`):
+        the Hugging Face cache first, the network only when the Hub answers, weights loaded strictly.
+
+        Raises:
+            WeightsNotFoundError: the folder, repo or a file cannot be found, or they do not fit together.
+        """
+        return load_pretrained(cls, LipReaderConfig, pretrained_model_name_or_path, what="lip reader",
+                               subfolder=subfolder, map_location=map_location, revision=revision,
+                               cache_dir=cache_dir, force_download=force_download,
+                               local_files_only=local_files_only, token=token)
 
     def _init_weights(self) -> None:
         for module in self.modules():

@@ -1,0 +1,95 @@
+"""The package's import graph: no module imports one that (directly or not) imports it back."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "vfhgan_core"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the package modules it imports, anywhere in its file (lazy imports in functions count too)."""
+    modules = _modules()
+
+    def owner(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps |= {owner(a.name) for a in node.names if a.name.startswith("vfhgan_core")}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{up}.{base}" if base else up
+                if base.startswith("vfhgan_core"):
+                    deps |= {owner(f"{base}.{a.name}") if f"{base}.{a.name}" in modules else owner(base)
+                             for a in node.names}
+        graph[name] = deps - {name, ""}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_walk_sees_real_imports() -> None:
+    graph = import_graph()
+    assert "vfhgan_core.utils.hub_files" in graph["vfhgan_core.models.generator"]
+    assert "vfhgan_core.models.generator" in graph["vfhgan_core.hub"]      # the lazy import inside load_generator
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_circle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_utils_import_nothing_above_them() -> None:
+    graph = import_graph()
+    for name, deps in graph.items():
+        if name.startswith("vfhgan_core.utils"):
+            above = {d for d in deps if not d.startswith("vfhgan_core.utils")} - {"vfhgan_core.config",
+                                                                                  "vfhgan_core.errors"}
+            assert not above, (name, above)
