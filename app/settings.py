@@ -10,6 +10,7 @@ import argparse
 import os
 from dataclasses import dataclass, replace
 
+
 class SettingsError(ValueError):
     """The user's settings cannot be run (segment outside the clip, too long, no video); the message says why."""
 

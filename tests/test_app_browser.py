@@ -227,7 +227,7 @@ def _lab_session(page, url: str) -> None:
     page.locator("#input-video input[type=file]").set_input_files(str(LAB_CLIP))
     page.get_by_text("25.00 fps").first.wait_for()
     page.get_by_role("tab", name="Frequency-loss lab").click()
-    from app.ui import LAB_DEFAULT_STEPS as steps    # the default run, as a visitor gets it
+    from app.ui import LAB_DEFAULT_STEPS as steps  # the default run, as a visitor gets it
 
     t0 = time.perf_counter()
     page.locator("#lab-run").click()

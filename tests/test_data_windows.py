@@ -15,8 +15,8 @@ from vfhgan_core.data.shards import load_shard
 from vfhgan_core.data.windows import (
     DataSplitError,
     FrameWindowDataset,
-    find_clip_shards,
     color_transform,
+    find_clip_shards,
     load_window_clips,
     sentence_holdout,
     speaker_balanced_weights,

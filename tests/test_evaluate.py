@@ -7,10 +7,10 @@ and saved as variant folders; word accuracy uses the shipped lip reader.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2

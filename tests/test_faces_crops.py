@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from media_fixtures import read_frames
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.errors import FaceTooSmallError
 from vfhgan_core.faces.crops import (
@@ -25,9 +26,6 @@ from vfhgan_core.faces.crops import (
 )
 from vfhgan_core.faces.detection import ScrfdDetector
 from vfhgan_core.faces.tracking import detect_face_track
-from media_fixtures import read_frames
-
-
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from media_fixtures import read_frames
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.errors import DetectorUnavailableError
 from vfhgan_core.faces.detection import (
@@ -22,9 +23,6 @@ from vfhgan_core.faces.detection import (
     ScrfdDetector,
     load_face_detector,
 )
-from media_fixtures import read_frames
-
-
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from media_fixtures import read_frames
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.errors import NoFaceError
 from vfhgan_core.faces.detection import ScrfdDetector
@@ -17,9 +18,6 @@ from vfhgan_core.faces.tracking import (
     choose_detect_every,
     detect_face_track,
 )
-from media_fixtures import read_frames
-
-
 
 
 def chunks(frames: np.ndarray, size: int):

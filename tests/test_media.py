@@ -17,13 +17,27 @@ import cv2
 import numpy as np
 import pytest
 
-from media_fixtures import (copy_to, decode_audio, decode_rgb, streamless_mp4, transcode, truncate_copy,
-                            zero_frame_mkv)
+from media_fixtures import copy_to, decode_audio, decode_rgb, streamless_mp4, transcode, truncate_copy, zero_frame_mkv
 from vfhgan_core import config
-from vfhgan_core.errors import (CorruptVideoError, EmptyVideoError, MediaError, NoAudioStreamError,
-                                NotAVideoError, VFHGANError)
-from vfhgan_core.media import (AudioInfo, VideoInfo, VideoNotFoundError, VideoWriter,
-                               iter_video_chunks, probe_video, read_audio, read_video, write_video)
+from vfhgan_core.errors import (
+    CorruptVideoError,
+    EmptyVideoError,
+    MediaError,
+    NoAudioStreamError,
+    NotAVideoError,
+    VFHGANError,
+)
+from vfhgan_core.media import (
+    AudioInfo,
+    VideoInfo,
+    VideoNotFoundError,
+    VideoWriter,
+    iter_video_chunks,
+    probe_video,
+    read_audio,
+    read_video,
+    write_video,
+)
 
 SR = 16000
 

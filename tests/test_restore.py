@@ -12,8 +12,8 @@ from vfhgan_core.media import probe_video, read_audio, read_video
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.pipeline import PipelineConfig
 from vfhgan_core.restore import (
-    RestoreCancelled,
     STAGES,
+    RestoreCancelled,
     RestoreOptions,
     bicubic_x4,
     comparison_frame,

@@ -165,7 +165,13 @@ def enhance_batch(
     from vfhgan_core.faces.detection import load_face_detector
     from vfhgan_core.hub import load_generator
     from vfhgan_core.pipeline import PipelineConfig
-    from vfhgan_core.restore import RestoreOptions, restore_clip, write_comparison_video, write_face_video, write_pasted_video
+    from vfhgan_core.restore import (
+        RestoreOptions,
+        restore_clip,
+        write_comparison_video,
+        write_face_video,
+        write_pasted_video,
+    )
 
     t0 = time.perf_counter()
     src, out = Path(src_dir), Path(out_dir)

@@ -79,6 +79,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _cmd_enhance(args: argparse.Namespace) -> int:
     import time
 
+    from vfhgan_core.data.degradations import DegradationConfig
     from vfhgan_core.faces.detection import load_face_detector
     from vfhgan_core.hub import load_generator
     from vfhgan_core.pipeline import PipelineConfig
@@ -89,8 +90,6 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         write_face_video,
         write_pasted_video,
     )
-
-    from vfhgan_core.data.degradations import DegradationConfig
 
     t0 = time.perf_counter()
     if args.degrade == "blind" and args.mode != "simulate":

@@ -21,8 +21,7 @@ import os
 from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
-# file resolution lives below the models (they load through it); re-exported here for callers of the hub API
-from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, hub_reachable, resolve_file  # noqa: F401
+from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, hub_reachable, resolve_file  # noqa: F401 (re-exported)
 
 #: folder of the weights shipped with the project
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "weights"

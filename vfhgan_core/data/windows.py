@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
 from vfhgan_core.faces.crops import DEGRADATIONS, degrade, transform_points
 
 if TYPE_CHECKING:
