@@ -67,7 +67,7 @@ _ERROR_TITLES: list[tuple[type[BaseException], str]] = [
     (VFHGANError, "Cannot restore this video"),
 ]
 NO_COMPARE = "none"
-MODES = ("simulate", "real")  # vfhgan_core.restore.MODES, without importing torch at start-up
+MODES = ("simulate", "real")  # vfhgan_core.pipelines.restore.MODES, without importing torch at start-up
 
 
 def user_error(exc: BaseException) -> gr.Error:
@@ -89,7 +89,7 @@ def readable_errors(action: str) -> Iterator[None]:
         raise gr.Error("The server ran out of memory for this clip. Choose a shorter segment.",
                        title="Out of memory", print_exception=False) from None
     except Exception as exc:
-        from vfhgan_core.restore import RestoreCancelled
+        from vfhgan_core.pipelines.restore import RestoreCancelled
 
         if isinstance(exc, RestoreCancelled):
             raise gr.Error("The run was cancelled; nothing was kept.", title="Cancelled",
@@ -284,7 +284,7 @@ class AppCallbacks:
 
     @staticmethod
     def _log_cancelled(session: str, work: asyncio.Future, t0: float) -> None:
-        from vfhgan_core.restore import RestoreCancelled
+        from vfhgan_core.pipelines.restore import RestoreCancelled
 
         exc = None if work.cancelled() else work.exception()
         stopped = "stopped" if isinstance(exc, RestoreCancelled) else f"ended ({type(exc).__name__ if exc else 'finished'})"
@@ -357,8 +357,8 @@ class AppCallbacks:
 
     def lab_frames(self, video: str | None, at: float, frames: int) -> np.ndarray:
         """The 128×128 face crops of ``frames`` consecutive frames from ``at`` seconds of ``video``."""
+        from vfhgan_core.faces.clip import PipelineConfig
         from vfhgan_core.frequency_lab import face_frames
-        from vfhgan_core.pipeline import PipelineConfig
 
         if not video:
             raise SettingsError("Upload a video, record one with the webcam, or pick an example first: "

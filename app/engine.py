@@ -20,9 +20,9 @@ import numpy as np
 
 from vfhgan_core.data.degradations import DegradationConfig
 from vfhgan_core.evaluation import ClipScores, score_frames
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.media import VideoInfo, probe_video
-from vfhgan_core.pipeline import PipelineConfig
-from vfhgan_core.restore import (
+from vfhgan_core.pipelines.restore import (
     STAGES,
     RestoreCancelled,
     RestoreOptions,
@@ -140,7 +140,7 @@ class _ProgressPlan:
             self.report(label, value)
 
     def library(self, stage: str, overall: float) -> None:
-        """A report of :func:`vfhgan_core.restore.restore_clip` (fraction of *its* job, see ``STAGES``)."""
+        """A report of :func:`vfhgan_core.pipelines.restore.restore_clip` (fraction of *its* job, see ``STAGES``)."""
         lo, hi = STAGES[stage]
         self(stage, (overall - lo) / (hi - lo) if hi > lo else 1.0)
 

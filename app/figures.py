@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from vfhgan_core.evaluation import ERQA_VERSION
 from vfhgan_core.hub import parse_variant
-from vfhgan_core.restore import comparison_frame, comparison_panels, mouth_zooms
+from vfhgan_core.pipelines.restore import comparison_frame, comparison_panels, mouth_zooms
 from vfhgan_core.spectrum import (
     ffl_weight_map,
     high_frequency_energy,

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vfhgan_core.frequency_lab import ARMS, LabSnapshot
-from vfhgan_core.restore import label_tile
+from vfhgan_core.pipelines.restore import label_tile
 from vfhgan_core.spectrum import bands_above
 
 from .figures import enlarge

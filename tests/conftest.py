@@ -48,8 +48,8 @@ def prepare_grid_s1(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, de
     Runs the real ``prepare`` (SCRFD at det size 320, one worker); fails if a clip is skipped.
     """
     from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import DetectorConfig
-    from vfhgan_core.pipeline import PipelineConfig
 
     def make(names: tuple[str, ...], tag: str = "prepared") -> Path:
         out = tmp_path_factory.mktemp(tag)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vfhgan_core.config import from_dict, load_json, save_json, to_dict
-from vfhgan_core.pipeline import PipelineConfig
+from vfhgan_core.faces.clip import PipelineConfig
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from vfhgan_core.data.degradations import (
     gaussian_kernel,
     h264_round_trip,
 )
+from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.metrics import psnr_y
-from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
 from vfhgan_core.spectrum import high_frequency_energy
 
 #: every step off: the chain is then a plain downsampling

@@ -21,8 +21,8 @@ from vfhgan_core.data.fingerprints import (
 from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.data.shards import load_shard
 from vfhgan_core.data.windows import find_clip_shards
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.pipeline import PipelineConfig
 
 CLIPS = {
     "s1": ("grid_s1/video/bbaf2n.mp4",),

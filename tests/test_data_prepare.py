@@ -13,8 +13,8 @@ import pytest
 
 from vfhgan_core.data.prepare import discover_sources, prepare_dataset
 from vfhgan_core.data.shards import load_shard
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.pipeline import PipelineConfig
 
 GRID = ("bbaf2n", "bbaf3s", "bbaf4p")
 

@@ -23,10 +23,10 @@ from vfhgan_core.data.windows import (
     speaker_of,
     split_clips,
 )
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.pipeline import PipelineConfig
-from vfhgan_core.restore import frame_windows, to_tensor
+from vfhgan_core.pipelines.restore import frame_windows, to_tensor
 
 
 @pytest.fixture(scope="module")

@@ -259,8 +259,8 @@ def test_a_training_clip_under_another_name_is_left_out(prepared: Path, weights:
     """``grid_speakers/bbaf2n.mpg`` is the s1 training clip ``bbaf2n``: its speech fingerprint says so."""
     from vfhgan_core.data.fingerprints import shard_fingerprint
     from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import DetectorConfig
-    from vfhgan_core.pipeline import PipelineConfig
 
     pipeline = PipelineConfig(detector=DetectorConfig(model_path=str(detector_model), det_size=320))
     others = tmp_path / "grid_speakers"
@@ -335,8 +335,8 @@ def test_high_frequency_scores(shard_paths: dict[str, Path]) -> None:
 @pytest.mark.slow
 def test_raw_videos_are_prepared_once(data_dir: Path, detector_model: Path, weights: Path, tmp_path: Path) -> None:
     from vfhgan_core.data.prepare import prepare_dataset
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import DetectorConfig
-    from vfhgan_core.pipeline import PipelineConfig
 
     raw = tmp_path / "raw"
     (raw / "video").mkdir(parents=True)

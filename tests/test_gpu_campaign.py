@@ -16,9 +16,9 @@ from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.data.shards import load_shard
 from vfhgan_core.data.windows import find_clip_shards
 from vfhgan_core.experiment import load_experiment
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
 from vfhgan_core.hub import load_generator
-from vfhgan_core.pipeline import PipelineConfig
 
 pytestmark = pytest.mark.slow
 

@@ -151,7 +151,7 @@ def enhance_batch(
         variant, weights: the generator (:func:`vfhgan_core.hub.load_generator`).
         mode: ``"real"`` (default: the videos are the low-resolution material) or ``"simulate"``.
         detector: :class:`~vfhgan_core.faces.detection.DetectorConfig` (default: the pipeline's).
-        pipeline: :class:`~vfhgan_core.pipeline.PipelineConfig` (its detector is replaced by ``detector``).
+        pipeline: :class:`~vfhgan_core.faces.clip.PipelineConfig` (its detector is replaced by ``detector``).
         progress: tqdm bars over this process's files and the current file's frames.
         on_item: called with every finished item (done, skipped or failed) of this process.
 
@@ -162,10 +162,10 @@ def enhance_batch(
     import torch
     from accelerate import PartialState
 
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import load_face_detector
     from vfhgan_core.hub import load_generator
-    from vfhgan_core.pipeline import PipelineConfig
-    from vfhgan_core.restore import (
+    from vfhgan_core.pipelines.restore import (
         RestoreOptions,
         restore_clip,
         write_comparison_video,

@@ -50,7 +50,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from vfhgan_core.data.prepare import prepare_dataset
-    from vfhgan_core.pipeline import PipelineConfig
+    from vfhgan_core.faces.clip import PipelineConfig
 
     config = PipelineConfig(detector=_detector_config(args), detect_every=args.detect_every)
     summary = prepare_dataset(
@@ -80,10 +80,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     import time
 
     from vfhgan_core.data.degradations import DegradationConfig
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import load_face_detector
     from vfhgan_core.hub import load_generator
-    from vfhgan_core.pipeline import PipelineConfig
-    from vfhgan_core.restore import (
+    from vfhgan_core.pipelines.restore import (
         RestoreOptions,
         restore_clip,
         write_comparison_video,
@@ -166,8 +166,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vfhgan_core.data.degradations import DegradationConfig
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.hub import BUNDLED_WEIGHTS
-    from vfhgan_core.pipeline import PipelineConfig
     from vfhgan_core.results_tables import markdown_report
 
     lip_reader = args.lip_reader
@@ -225,9 +225,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ffl_lab(args: argparse.Namespace) -> int:
+    from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import load_face_detector
     from vfhgan_core.frequency_lab import ARMS, FrequencyLabConfig, face_frames, run_frequency_lab
-    from vfhgan_core.pipeline import PipelineConfig
 
     config = FrequencyLabConfig(steps=args.steps, snapshot_every=max(1, args.steps // 10), alpha=args.alpha,
                                 loss_weight=args.beta, log_matrix=args.log_matrix, patch_factor=args.patch_factor,

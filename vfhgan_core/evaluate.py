@@ -55,7 +55,7 @@ from vfhgan_core.data.words import SentenceSplit, WordClipDataset, sentence_of
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.evaluation import ERQA_VERSION, score_frames
 from vfhgan_core.faces.crops import degrade
-from vfhgan_core.restore import bicubic_x4, run_generator
+from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
 from vfhgan_core.spectrum import luma, radial_frequency
 
 log = logging.getLogger(__name__)

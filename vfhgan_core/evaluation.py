@@ -1,7 +1,7 @@
 """Scoring restored clips: the paper's metrics per frame and per method.
 
 Used by the ``evaluate`` command and by the app's metrics table. A restored
-clip (:class:`~vfhgan_core.restore.RestoreResult` in simulate mode) is scored
+clip (:class:`~vfhgan_core.pipelines.restore.RestoreResult` in simulate mode) is scored
 for bicubic and every generator against the 128×128 ground truth.
 """
 from __future__ import annotations

@@ -259,7 +259,7 @@ def face_frames(video: str, at: float, frames: int, detector, config=None) -> np
         at: time of the first frame, in seconds (0 ≤ ``at`` < the clip's duration).
         frames: how many frames (1 to :data:`MAX_FRAMES`).
         detector: a face detector (:func:`vfhgan_core.faces.detection.load_face_detector`).
-        config: the clip pipeline's settings (:class:`vfhgan_core.pipeline.PipelineConfig`).
+        config: the clip pipeline's settings (:class:`vfhgan_core.faces.clip.PipelineConfig`).
 
     Returns:
         uint8 ``(frames, S, S, 3)`` RGB crops (128×128 by default), as the training data is cut.
@@ -268,8 +268,8 @@ def face_frames(video: str, at: float, frames: int, detector, config=None) -> np
         LabSettingsError for a time outside the clip or too few frames after it; the pipeline's
         errors (not a video, no face, face too small) as they are.
     """
+    from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
     from vfhgan_core.media import probe_video
-    from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
 
     n = int(frames)
     if not 1 <= n <= MAX_FRAMES:
@@ -307,7 +307,7 @@ def run_frequency_lab(
 
     Args:
         frames: uint8 HR face crops ``(H, W, 3)`` or ``(N, H, W, 3)``, ``N`` ≤ :data:`MAX_FRAMES`
-            (e.g. 128×128 crops from :func:`vfhgan_core.pipeline.extract_face_clip`).
+            (e.g. 128×128 crops from :func:`vfhgan_core.faces.clip.extract_face_clip`).
         config: the run's settings.
         should_stop: checked before every step; when it returns True the run raises
             :class:`LabCancelled` (a consumer may also simply stop iterating).

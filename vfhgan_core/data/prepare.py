@@ -36,7 +36,7 @@ from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.data.alignments import find_align_file, read_align
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, is_abandoned_temporary, is_complete_shard
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.pipeline import PipelineConfig, extract_face_clip
+from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 
 log = logging.getLogger(__name__)
 

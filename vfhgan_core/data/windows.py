@@ -3,7 +3,7 @@
 A *sample* is ``seq_len`` consecutive target frames ``t … t+S−1`` of one clip.
 For each target frame ``t`` it holds the window of ``num_frames`` LR frames
 centred on ``t`` (indices clamped to the clip: the first and last frames are
-repeated at clip ends, exactly like :func:`vfhgan_core.restore.frame_windows`
+repeated at clip ends, exactly like :func:`vfhgan_core.pipelines.restore.frame_windows`
 at inference), the HR frame, the log-mel window of ``t`` and the mouth box.
 LR frames are made from the stored HR crops by the configured degradation and
 rounded to uint8, as a real 8-bit LR video would be.

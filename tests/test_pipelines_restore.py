@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.media import probe_video, read_audio, read_video
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
-from vfhgan_core.pipeline import PipelineConfig
-from vfhgan_core.restore import (
+from vfhgan_core.pipelines.restore import (
     STAGES,
     RestoreCancelled,
     RestoreOptions,

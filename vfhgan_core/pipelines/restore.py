@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip
+from vfhgan_core.faces.clip import FaceClip, PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade, paste_back
 from vfhgan_core.faces.detection import FaceDetector
 from vfhgan_core.media import VideoWriter, iter_video_chunks
-from vfhgan_core.pipeline import FaceClip, PipelineConfig, extract_face_clip
 
 log = logging.getLogger(__name__)
 
