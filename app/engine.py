@@ -22,16 +22,8 @@ from vfhgan_core.data.degradations import DegradationConfig
 from vfhgan_core.evaluation import ClipScores, score_frames
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.media import VideoInfo, probe_video
-from vfhgan_core.pipelines.restore import (
-    STAGES,
-    RestoreCancelled,
-    RestoreOptions,
-    RestoreResult,
-    restore_clip,
-    write_comparison_video,
-    write_face_video,
-    write_pasted_video,
-)
+from vfhgan_core.pipelines.face_restorer import FaceRestorer
+from vfhgan_core.pipelines.restore import RestoreCancelled, RestoreOptions, RestoreResult
 
 from .models import ModelStore
 from .settings import SettingsError
@@ -116,11 +108,12 @@ class _ProgressPlan:
         costs = {"load": _COST_MS["load"] * n, "faces": _COST_MS["faces"] * n, "crops": _COST_MS["crops"] * n,
                  "audio": _COST_MS["audio"] * n, "restore": _COST_MS["restore"] * n * n_variants,
                  "metrics": _COST_MS["metrics"] * n * (n_variants + 1) if mode == "simulate" else 0.0}
+        # in the order FaceRestorer.write runs them: the comparison, then the main video
+        costs["encode_comparison"] = _COST_MS["encode_comparison"] * n
         if mode == "simulate":
             costs["encode_face"] = _COST_MS["encode_face"] * n
         else:
             costs["encode_pasted"] = _COST_MS["encode_pasted"] * n
-        costs["encode_comparison"] = _COST_MS["encode_comparison"] * n
         total = sum(costs.values())
         self.spans: dict[str, tuple[float, float]] = {}
         at = 0.0
@@ -139,15 +132,6 @@ class _ProgressPlan:
             label = STAGE_LABELS["encode" if stage.startswith("encode") else stage]
             self.report(label, value)
 
-    def library(self, stage: str, overall: float) -> None:
-        """A report of :func:`vfhgan_core.pipelines.restore.restore_clip` (fraction of *its* job, see ``STAGES``)."""
-        lo, hi = STAGES[stage]
-        self(stage, (overall - lo) / (hi - lo) if hi > lo else 1.0)
-
-    def encoder(self, stage: str) -> Callable[[str, float], None]:
-        """A progress callback for one of the library's video writers."""
-        lo, hi = STAGES["encode"]
-        return lambda _s, overall: self(stage, (overall - lo) / (hi - lo))
 
 
 #: how simulate mode makes its 32×32 input: clean bicubic ×4, or the real-video chain
@@ -201,7 +185,8 @@ def run_job(
     with store.detector() as detector:
         plan("load", 1.0)
         timings["load"] = time.perf_counter() - t0
-        result = restore_clip(video, generators, detector, options, progress=plan.library, should_stop=stop)
+        restorer = FaceRestorer(generators, detector)
+        result = restorer.restore(video, options, progress=plan, should_stop=stop)
     timings.update(result.timings)
 
     scores = None
@@ -219,15 +204,12 @@ def run_job(
     stem = _stem(video)
     main = next(iter(generators))
     check()
-    if mode == "simulate":
-        restored = write_face_video(result, main, out_dir / f"{stem}_{main}_face.mp4", progress=plan.encoder("encode_face"))
-    else:
-        restored = write_pasted_video(result, main, video, out_dir / f"{stem}_{main}_restored.mp4", options,
-                                      progress=plan.encoder("encode_pasted"), should_stop=stop)
+    suffix = "face" if mode == "simulate" else "restored"
+    videos = restorer.write(result, out_dir / f"{stem}_{main}_{suffix}.mp4", video, options,
+                            comparison=out_dir / f"{stem}_comparison.mp4", variant=main, progress=plan,
+                            should_stop=stop)
     check()
-    comparison = write_comparison_video(result, out_dir / f"{stem}_comparison.mp4",
-                                        progress=plan.encoder("encode_comparison"))
-    plan("encode_comparison", 1.0)
+    restored, comparison = videos.main, videos.comparison
     timings["encode"] = time.perf_counter() - t
     return JobResult(result=result, variants=list(generators), mode=mode, scores=scores, restored_video=restored,
                      comparison_video=comparison, source_name=Path(video).name, segment=segment, info=info,

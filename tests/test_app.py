@@ -86,8 +86,8 @@ def test_restore_is_a_documented_api(client: Client) -> None:
     endpoint = api["named_endpoints"]["/restore"]
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["video", "audio_conditioning", "frequency_loss", "lip_loss", "mode", "start", "length",
-                     "compare_with"]
-    assert [p["parameter_has_default"] for p in endpoint["parameters"]] == [False] + [True] * 7
+                     "compare_with", "real_world", "simulated_input", "degradation_seed"]
+    assert [p["parameter_has_default"] for p in endpoint["parameters"]] == [False] + [True] * 10
     assert [r["label"] for r in endpoint["returns"]] == ["Restored video", "Comparison video", "Metrics"]
     # the inspector's helpers are not part of the public API
     assert list(api["named_endpoints"]) == ["/restore", "/ffl_lab"]

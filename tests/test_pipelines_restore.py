@@ -12,7 +12,7 @@ from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.media import probe_video, read_audio, read_video
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.pipelines.restore import (
-    STAGES,
+    RESTORE_STAGES,
     RestoreCancelled,
     RestoreOptions,
     bicubic_x4,
@@ -71,14 +71,14 @@ def test_simulate_restores_every_frame(simulated, grid_clip: Path) -> None:
     assert np.abs(result.sr["noaudio"].astype(int) - result.bicubic.astype(int)).max() <= 1
     # the LR input really is the degraded ground truth
     assert np.abs(result.lr.astype(int) - result.gt[:, ::4, ::4].astype(int)).mean() < 25
-    fractions = [f for _, f in stages]
-    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(0.8)
-    # every stage of the pipeline is reported, in order, each ending where the next begins
+    # every stage of the pipeline is reported, in order, each from its start to its end
     names = [s for s, _ in stages]
-    assert sorted(set(names), key=names.index) == ["faces", "crops", "audio", "restore"]
-    assert max(f for s, f in stages if s == "faces") == pytest.approx(STAGES["faces"][1])
+    assert sorted(set(names), key=names.index) == list(RESTORE_STAGES) == ["faces", "crops", "audio", "restore"]
+    for stage in RESTORE_STAGES:
+        fractions = [f for s, f in stages if s == stage]
+        assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0), (stage, fractions)
     # the face pass reports after every chunk (75 frames in chunks of 64: 2 chunks), not just at its end
-    assert len([f for s, f in stages if s == "faces" and 0 < f < STAGES["faces"][1]]) >= 1
+    assert len([f for s, f in stages if s == "faces" and 0 < f < 1]) >= 1
 
 
 def test_simulate_mode_can_degrade_the_input_like_real_video(grid_clip: Path, generators, detector, options) -> None:
@@ -155,7 +155,7 @@ def test_cancel_stops_inside_the_face_pass(grid_clip: Path, generators, detector
         restore_clip(grid_clip, generators, detector, small_chunks,
                      progress=lambda s, f: stages.append((s, f)), should_stop=lambda: len(stages) > 1)
     assert [s for s, _ in stages] == ["faces", "faces"]
-    assert stages[-1][1] < STAGES["faces"][1] / 2  # stopped after 16 of 75 frames
+    assert stages[-1][1] < 0.5  # stopped after 16 of 75 frames
 
 
 def test_mouth_zooms_cut_the_same_pixels_from_every_panel(simulated) -> None:

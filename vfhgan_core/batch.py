@@ -163,15 +163,8 @@ def enhance_batch(
     from accelerate import PartialState
 
     from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.faces.detection import load_face_detector
-    from vfhgan_core.hub import load_generator
-    from vfhgan_core.pipelines.restore import (
-        RestoreOptions,
-        restore_clip,
-        write_comparison_video,
-        write_face_video,
-        write_pasted_video,
-    )
+    from vfhgan_core.pipelines.face_restorer import FaceRestorer
+    from vfhgan_core.pipelines.restore import RestoreOptions
 
     t0 = time.perf_counter()
     src, out = Path(src_dir), Path(out_dir)
@@ -204,11 +197,10 @@ def enhance_batch(
     items: list[BatchItem] = []
     # load once, before the first video: weights or a detector that cannot be had stop the batch
     # with their own message instead of failing every video alike
-    generator = face_detector = None
+    restorer = None
     if any(not output_paths(src, out, v, mode)[0].is_file() for v in mine):
         device = "cpu" if state.device.type == "cpu" else str(state.device)
-        generator = load_generator(variant, weights, device=device)
-        face_detector = load_face_detector(pipeline.detector)
+        restorer = FaceRestorer.load(variant, weights, pipeline.detector, device=device)
     _remove_stale_partials([output_paths(src, out, v, mode)[0] for v in mine])
 
     bar = None
@@ -236,13 +228,10 @@ def enhance_batch(
                         frames_bar.n = int(100 * fraction)
                         frames_bar.set_postfix_str(stage, refresh=True)
 
-                result = restore_clip(video, {variant: generator}, face_detector, options, progress=report)
                 main.parent.mkdir(parents=True, exist_ok=True)
-                if mode == "simulate":
-                    write_comparison_video(result, comparison, progress=report)
-                    write_face_video(result, variant, main, progress=report)      # last: marks the item done
-                else:
-                    write_pasted_video(result, variant, video, main, options, progress=report)
+                # the main video is written last: its existence marks the item done
+                result, _ = restorer.enhance(video, main, options, progress=report,
+                                             comparison=comparison)
                 item.status, item.frames = "done", result.num_frames
             except VFHGANError as exc:
                 item.status, item.reason = "failed", str(exc)

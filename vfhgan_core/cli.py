@@ -81,15 +81,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     from vfhgan_core.data.degradations import DegradationConfig
     from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.faces.detection import load_face_detector
-    from vfhgan_core.hub import load_generator
-    from vfhgan_core.pipelines.restore import (
-        RestoreOptions,
-        restore_clip,
-        write_comparison_video,
-        write_face_video,
-        write_pasted_video,
-    )
+    from vfhgan_core.pipelines.face_restorer import FaceRestorer
+    from vfhgan_core.pipelines.restore import RestoreOptions
 
     t0 = time.perf_counter()
     if args.degrade == "blind" and args.mode != "simulate":
@@ -103,18 +96,16 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         simulated_degradation=DegradationConfig() if args.degrade == "blind" else None,
         degradation_seed=args.degrade_seed,
     )
-    generator = load_generator(args.variant, args.weights)
-    detector = load_face_detector(options.pipeline.detector)
-    result = restore_clip(args.input, {args.variant: generator}, detector, options)
+    restorer = FaceRestorer.load(args.variant, args.weights, options.pipeline.detector)
     out = Path(args.output)
+    comparison = None
     if args.mode == "simulate":
-        write_face_video(result, args.variant, out)
         comparison = Path(args.comparison) if args.comparison else out.with_name(out.stem + "_comparison.mp4")
-        write_comparison_video(result, comparison)
-        written = f"{out} and {comparison} (LR | bicubic | {args.variant} | ground truth)"
+    result, videos = restorer.enhance(args.input, out, options, comparison=comparison)
+    if videos.comparison is not None:
+        written = f"{videos.main} and {videos.comparison} (LR | bicubic | {args.variant} | ground truth)"
     else:
-        write_pasted_video(result, args.variant, args.input, out, options)
-        written = str(out)
+        written = str(videos.main)
     if result.degradation is not None:
         print(f"simulated input: the real-video chain, seed {args.degrade_seed}: {result.degradation.describe()}")
     seconds = time.perf_counter() - t0

@@ -39,20 +39,14 @@ from vfhgan_core.media import VideoWriter, iter_video_chunks
 
 log = logging.getLogger(__name__)
 
-#: progress callback: (stage name, fraction of the whole job done in [0, 1])
+#: progress callback: ``(stage, fraction of that stage done in [0, 1])``. The stages of
+#: :func:`restore_clip` are, in order, :data:`RESTORE_STAGES`; each video writer reports its own
+#: (``encode_face``, ``encode_comparison``, ``encode_pasted``). One bar for a whole job:
+#: :class:`vfhgan_core.pipelines.face_restorer.JobProgress`.
 Progress = Callable[[str, float], None]
 MODES = ("simulate", "real")
-
-#: span ``(start, end)`` of the whole job's progress that each stage takes, in order:
-#: decode + detect faces, decode + crop, speech, generators, video encoding. Shares
-#: follow CPU timings of a 3 s GRID clip on 2 cores (face detection dominates).
-STAGES: dict[str, tuple[float, float]] = {
-    "faces": (0.0, 0.55),
-    "crops": (0.55, 0.6),
-    "audio": (0.6, 0.62),
-    "restore": (0.62, 0.8),
-    "encode": (0.8, 1.0),
-}
+#: decode + detect faces, decode + crop, speech, generators
+RESTORE_STAGES = ("faces", "crops", "audio", "restore")
 
 
 class RestoreCancelled(Exception):
@@ -115,8 +109,7 @@ class RestoreResult:
 
 def _report(progress: Progress | None, stage: str, fraction: float) -> None:
     if progress is not None:
-        lo, hi = STAGES[stage]
-        progress(stage, lo + (hi - lo) * min(max(fraction, 0.0), 1.0))
+        progress(stage, min(max(float(fraction), 0.0), 1.0))
 
 
 def _check_stop(should_stop: Callable[[], bool] | None) -> None:
@@ -194,7 +187,7 @@ def restore_clip(
     """Find the face track, crop, degrade (simulate) and restore with each generator.
 
     ``progress(stage, fraction)`` is called after every chunk of frames with the
-    fraction of the whole job done (see :data:`STAGES`); ``should_stop`` is
+    fraction of that stage done (stages :data:`RESTORE_STAGES`); ``should_stop`` is
     checked at the same points (between chunks of the face passes and between
     generator batches) and raises :class:`RestoreCancelled` when it returns True.
     """
@@ -307,7 +300,7 @@ def write_face_video(result: RestoreResult, name: str, path: str | Path, progres
     with VideoWriter(path, result.fps, audio=result.clip.audio, crf=16, preset="veryfast") as writer:
         for s in range(0, len(frames), 64):
             writer.write(frames[s : s + 64])
-            _report(progress, "encode", (s + 64) / max(1, len(frames)))
+            _report(progress, "encode_face", (s + 64) / max(1, len(frames)))
     return Path(path)
 
 
@@ -317,7 +310,8 @@ def write_comparison_video(result: RestoreResult, path: str | Path, progress: Pr
         for i in range(result.num_frames):
             writer.write(comparison_frame(result, i))
             if i % 16 == 0:
-                _report(progress, "encode", i / max(1, result.num_frames))
+                _report(progress, "encode_comparison", i / max(1, result.num_frames))
+    _report(progress, "encode_comparison", 1.0)
     return Path(path)
 
 
@@ -355,5 +349,5 @@ def write_pasted_video(
                 big = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC) if scale != 1.0 else frame
                 writer.write(paste_back(big, faces[written], to_crop[written]))
                 written += 1
-            _report(progress, "encode", written / max(1, len(faces)))
+            _report(progress, "encode_pasted", written / max(1, len(faces)))
     return Path(path)
