@@ -93,3 +93,17 @@ def test_utils_import_nothing_above_them() -> None:
             above = {d for d in deps if not d.startswith("vfhgan_core.utils")} - {"vfhgan_core.config",
                                                                                   "vfhgan_core.errors"}
             assert not above, (name, above)
+
+
+def test_the_public_api_is_importable_from_the_package_without_loading_torch_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, vfhgan_core; assert 'torch' not in sys.modules, 'import vfhgan_core loaded torch'; "
+            "from vfhgan_core import *; import vfhgan_core as v; "
+            "assert v.FaceRestorer.__module__ == 'vfhgan_core.pipelines.face_restorer'; "
+            "assert v.load_generator('noaudio-noffl-nolip').config.use_audio is False; print(sorted(v.__all__))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=PACKAGE.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "'ExperimentConfig'" in proc.stdout and "'LipReader'" in proc.stdout and "'VFHGANGenerator'" in proc.stdout
