@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vfhgan_core.evaluation import ERQA_VERSION
 from vfhgan_core.hub import parse_variant
+from vfhgan_core.metrics import METRICS
 from vfhgan_core.pipelines.restore import comparison_frame, comparison_panels, mouth_zooms
 from vfhgan_core.spectrum import (
     ffl_weight_map,
@@ -32,8 +32,8 @@ VARIANT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 #: the highest frequency a 32×32 input can hold, in cycles per 128×128 output pixel
 LR_NYQUIST = 0.5 / 4
 #: metrics table columns (the API's "metrics" output uses the same headers)
-TABLE_HEADERS = ["method", "PSNR-Y (dB)", "SSIM-Y", f"ERQA v{ERQA_VERSION}", "mouth PSNR-Y (dB)", "flicker"]
 _TABLE_KEYS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
+TABLE_HEADERS = ["method", *(METRICS[k].label for k in _TABLE_KEYS)]
 _TABLE_DIGITS = (2, 4, 4, 2, 3)
 _FONT = dict(size=12)
 
@@ -275,7 +275,7 @@ def metrics_figure(job: JobResult, index: int | None = None) -> go.Figure:
     """Per-frame PSNR-Y, SSIM-Y and ERQA of every method over the segment, with the inspected frame marked."""
     if job.scores is None:
         return _message_figure("Per-frame metrics need the ground truth: run in simulate mode.")
-    names = [("psnr_y", "PSNR-Y (dB)"), ("ssim_y", "SSIM-Y"), ("erqa", f"ERQA v{ERQA_VERSION}")]
+    names = [(k, METRICS[k].label) for k in ("psnr_y", "ssim_y", "erqa")]
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[t for _, t in names])
     t = job.result.clip.timestamps - job.result.clip.timestamps[0] + job.segment.start

@@ -120,7 +120,7 @@ def test_logs_every_loss_term_metrics_and_samples(uninterrupted) -> None:
             val_steps += [e.step for e in acc.Scalars("val/psnr_y")]
     for tag in ("g/pixel_128", "g/pixel_64", "g/frequency", "g/perceptual", "g/adversarial", "g/lip_reading",
                 "g/total", "d/adversarial", "d/total", "lr/g", "lr/d", "grad_norm/g", "grad_norm/d",
-                "val/psnr_y", "val/ssim_y", "val/erqa", "val/mouth_psnr", "val/temporal_flicker",
+                "val/psnr_y", "val/ssim_y", "val/erqa", "val/mouth_psnr_y", "val/flicker",
                 "val/bicubic/psnr_y", "time/frames_per_s", "val/spectrum/above_nyquist_db",
                 "val/spectrum/band_0.4375-0.5000_db"):
         assert tag in scalars, f"{tag} not logged; logged: {sorted(scalars)}"

@@ -48,6 +48,8 @@ from huggingface_hub.utils import validate_repo_id
 from vfhgan_core import hub
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment
+from vfhgan_core.metrics import METRICS, canonical_metrics
+from vfhgan_core.model_card import CARD_METRICS as MODEL_CARD_METRICS
 from vfhgan_core.model_card import dataset_licences, save_model_card
 
 log = logging.getLogger("push_to_hub")
@@ -59,13 +61,7 @@ VARIANT_FILES = ("config.json", "model.safetensors", "experiment.json", "metrics
 #: name of the lip reader's folder, locally and in the repo
 LIPREADER = "lipreader"
 #: metrics shown in the repo card's table: (key in metrics.json, column header)
-CARD_METRICS = (
-    ("psnr_y", "PSNR-Y (dB) ↑"),
-    ("ssim_y", "SSIM-Y ↑"),
-    ("erqa", "ERQA ↑"),
-    ("mouth_psnr", "mouth PSNR-Y (dB) ↑"),
-    ("temporal_flicker", "flicker ↓"),
-)
+CARD_METRICS = tuple((key, METRICS[key].heading) for key in MODEL_CARD_METRICS)
 #: the placeholder source of a variant card's usage snippet (model_card.write_model_card)
 _CARD_PLACEHOLDER = "source='path/to/weights'"
 
@@ -253,6 +249,7 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
         metrics = _read_json(folder / "metrics.json", "metrics.json")
         if not isinstance(metrics, dict):
             raise InvalidWeightsError(f"{folder}/metrics.json must hold a JSON object of metric names and values")
+        metrics = canonical_metrics(metrics)
     training: dict[str, Any] = {}
     if (folder / "training.json").is_file():
         training = _read_json(folder / "training.json", "training.json")

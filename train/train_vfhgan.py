@@ -260,8 +260,8 @@ def frame_metrics(sr: torch.Tensor, gt: torch.Tensor, boxes: torch.Tensor, seq_l
         "psnr_y": M.psnr_y(sr8, gt8),
         "ssim_y": M.ssim_y(sr8, gt8),
         "erqa": M.erqa(sr8, gt8, version="1.0"),
-        "mouth_psnr": M.mouth_psnr(sr8, gt8, boxes.cpu().numpy()),
-        "temporal_flicker": float(np.mean(flicker)),
+        "mouth_psnr_y": M.mouth_psnr(sr8, gt8, boxes.cpu().numpy()),
+        "flicker": float(np.mean(flicker)),
     }
 
 

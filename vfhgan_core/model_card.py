@@ -28,6 +28,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from vfhgan_core.experiment import ExperimentConfig, save_experiment
 from vfhgan_core.losses.perceptual import resolve_perceptual
+from vfhgan_core.metrics import METRICS, canonical_metrics
 
 __all__ = ["DATASET_LICENCES", "dataset_licences", "save_model_card", "write_model_card", "write_weights_folder"]
 
@@ -41,14 +42,8 @@ DATASET_LICENCES: dict[str, tuple[str, str, str]] = {
              "YouTube material: weights trained on it are for research use"),
 }
 
-#: metrics shown in the card, with their direction and unit
-_METRICS = (
-    ("psnr_y", "PSNR-Y (dB) ↑"),
-    ("ssim_y", "SSIM-Y ↑"),
-    ("erqa", "ERQA v1.0 ↑"),
-    ("mouth_psnr", "mouth PSNR-Y (dB) ↑"),
-    ("temporal_flicker", "temporal flicker (Y levels) ↓"),
-)
+#: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.METRICS`)
+CARD_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
 
 
 def dataset_licences(experiment: ExperimentConfig, clip_ids: list[str] | None = None) -> list[tuple[str, str, str]]:
@@ -112,8 +107,9 @@ def write_model_card(
         folder: the weights folder (created if needed).
         experiment: the run's config.
         metrics: validation metrics of the exported weights: ``psnr_y``, ``ssim_y``, ``erqa``,
-            ``mouth_psnr``, ``temporal_flicker`` and the same names prefixed ``bicubic/`` for the
-            baseline on the same frames; other keys are listed as they are.
+            ``mouth_psnr_y``, ``flicker`` (:data:`vfhgan_core.metrics.METRICS`; older files'
+            ``mouth_psnr`` and ``temporal_flicker`` are read as these) and the same names prefixed
+            ``bicubic/`` for the baseline on the same frames; other keys are listed as they are.
         extra: facts only the trainer knows, all optional: ``command`` (the training command),
             ``steps`` (steps done), ``num_parameters``, ``train_clips`` / ``val_clips`` /
             ``train_frames`` / ``val_frames`` (counts), ``train_speakers`` / ``val_speakers``
@@ -130,7 +126,7 @@ def write_model_card(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     extra = dict(extra or {})
-    metrics = dict(metrics or {})
+    metrics = canonical_metrics(metrics or {})
     g, losses, data, optim = (experiment.generator, experiment.losses,
                                  experiment.data, experiment.optim)
     licences = dataset_licences(experiment, extra.get("clip_ids"))
@@ -274,7 +270,7 @@ def write_model_card(
     if metrics:
         rows = []
         shown = set()
-        for key, label in _METRICS:
+        for key, label in ((k, METRICS[k].heading) for k in CARD_METRICS):
             if key in metrics:
                 base = metrics.get(f"bicubic/{key}")
                 rows.append((label, _fmt(float(metrics[key])), "" if base is None else _fmt(float(base))))

@@ -15,19 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vfhgan_core.metrics import METRICS
+
 __all__ = ["METRIC_LABELS", "markdown_report"]
 
-#: metric → (label, format)
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "psnr_y": ("PSNR-Y (dB) ↑", "{:.2f}"),
-    "ssim_y": ("SSIM-Y ↑", "{:.4f}"),
-    "erqa": ("ERQA ↑", "{:.3f}"),
-    "mouth_psnr_y": ("mouth PSNR-Y (dB) ↑", "{:.2f}"),
-    "flicker": ("temporal flicker ↓", "{:.3f}"),
-    "hf_error_db": ("HF spectrum error (dB) ↓", "{:.2f}"),
-    "hf_energy_ratio": ("HF energy SR/GT (1 = GT)", "{:.3f}"),
-    "word_acc": ("lip-reading word accuracy ↑", "{:.1%}"),
-}
+#: metric → (heading, format), from the one vocabulary of :data:`vfhgan_core.metrics.METRICS`
+METRIC_LABELS: dict[str, tuple[str, str]] = {k: (m.heading, m.fmt) for k, m in METRICS.items()}
 FULL = "audio-ffl-lip"
 TABLE1 = (("w/o audio", "noaudio-ffl-lip"), ("audio", "audio-ffl-lip-noattn"), ("audio and attention", FULL))
 TABLE2 = (("a. perc. + adv.", "noffl-nolip"), ("b. + frequency", "ffl-nolip"),
