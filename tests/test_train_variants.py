@@ -29,13 +29,19 @@ def test_every_fine_tune_waits_for_the_pretrain_it_starts_from(runner) -> None:
         if job.is_pretrain:
             assert job.needs == [] and init_from is None, name
         else:
-            # the pretrain named by init_from (runs/<pretrain>/final) is a job of the same set
+            # the run named by init_from (runs/<run>/final) is a job of the same set: the pretrain, or for
+            # a real-world variant the clean variant it is fine-tuned from
             assert job.needs == [Path(init_from).parts[1]] and job.needs[0] in jobs, name
-            assert jobs[job.needs[0]].is_pretrain
+            if name.endswith("-real"):
+                assert job.needs == [name.removesuffix("-real")], name
+            else:
+                assert jobs[job.needs[0]].is_pretrain, name
 
 
 def test_a_subset_brings_its_pretrains_and_unknown_names_are_refused(runner) -> None:
     jobs = runner.discover(["noaudio-ffl-lip", "audio-ffl-lip-noattn"])
     assert set(jobs) == {"noaudio-ffl-lip", "pretrain-noaudio", "audio-ffl-lip-noattn", "pretrain-audio-noattn"}
+    # all the way down: the real-world variant brings its clean variant and that one's pretrain
+    assert set(runner.discover(["audio-ffl-lip-real"])) == {"audio-ffl-lip-real", "audio-ffl-lip", "pretrain-audio"}
     with pytest.raises(SystemExit, match="unknown variant.*audio-ffl-lipp"):
         runner.discover(["audio-ffl-lipp"])

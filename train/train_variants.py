@@ -56,9 +56,12 @@ def discover(only: list[str] | None) -> dict[str, Job]:
         unknown = sorted(set(only) - set(jobs))
         if unknown:
             raise SystemExit(f"unknown variant(s) {unknown}; configs exist for {sorted(jobs)}")
-        keep = set(only)
-        for n in only:
-            keep.update(jobs[n].needs)
+        keep, todo = set(), list(only)
+        while todo:                              # what the asked variants start from, all the way down
+            n = todo.pop()
+            if n in jobs and n not in keep:
+                keep.add(n)
+                todo.extend(jobs[n].needs)
         jobs = {n: j for n, j in jobs.items() if n in keep}
     for job in jobs.values():
         for dep in job.needs:
