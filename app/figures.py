@@ -13,7 +13,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vfhgan_core.hub import parse_variant
 from vfhgan_core.metrics import METRICS
 from vfhgan_core.pipelines.restore import comparison_frame, comparison_panels, mouth_zooms
 from vfhgan_core.spectrum import (
@@ -23,6 +22,7 @@ from vfhgan_core.spectrum import (
     radial_power_spectrum,
     spectral_error_map,
 )
+from vfhgan_core.variants import parse_variant
 
 from .engine import JobResult
 

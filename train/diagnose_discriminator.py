@@ -37,14 +37,14 @@ from vfhgan_core.data.windows import (  # noqa: E402
     load_window_clips,
 )
 from vfhgan_core.experiment import load_experiment  # noqa: E402
-from vfhgan_core.hub import load_generator, variant_source  # noqa: E402
+from vfhgan_core.hub import DEFAULT_VARIANT, load_generator, variant_source  # noqa: E402
 from vfhgan_core.losses.adversarial import AdversarialLoss  # noqa: E402
 from vfhgan_core.models.discriminator import PatchDiscriminator  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variant", default="audio-ffl-lip", help="generator variant (default audio-ffl-lip)")
+    p.add_argument("--variant", default=DEFAULT_VARIANT, help=f"generator variant (default {DEFAULT_VARIANT})")
     p.add_argument("--weights", help="weights folder or Hub repo id (default: the bundled assets/weights)")
     p.add_argument("--data", nargs="+", required=True, help="prepared folders or shards (training clips)")
     p.add_argument("--against", choices=("sr", "bicubic"), default="sr", help="what the fakes are")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vfhgan_core.errors import VFHGANError
+from vfhgan_core.variants import DEFAULT_VARIANT
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def _remove_stale_partials(owned: list[Path]) -> None:
 def enhance_batch(
     src_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    variant: str = "audio-ffl-lip",
+    variant: str = DEFAULT_VARIANT,
     weights: str | None = None,
     mode: str = "real",
     detector=None,
@@ -289,7 +290,7 @@ def launch_command(processes: int) -> list[str]:
 
 
 def benchmark_batch(src_dir: str | os.PathLike, processes: tuple[int, ...] = (1, 2), mode: str = "real",
-                    variant: str = "audio-ffl-lip", extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                    variant: str = DEFAULT_VARIANT, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Run ``enhance-batch`` on ``src_dir`` once per process count into fresh folders; return the figures.
 
     Each row: ``processes``, ``videos`` done, ``frames``, ``wall_s`` (from launch to exit, model

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vfhgan_core.errors import VFHGANError
+from vfhgan_core.variants import DEFAULT_VARIANT
 
 
 def _detector_config(args: argparse.Namespace):
@@ -284,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enhance", help="restore the face in a video (simulate: degrade and compare; real: paste back)")
     p.add_argument("input", help="input video")
     p.add_argument("output", help="output .mp4")
-    p.add_argument("--variant", default="audio-ffl-lip", help="trained variant (default audio-ffl-lip; e.g. noaudio-noffl-nolip)")
+    p.add_argument("--variant", default=DEFAULT_VARIANT,
+                   help=f"trained variant (default {DEFAULT_VARIANT}; e.g. noaudio-noffl-nolip, audio-ffl-lip-real)")
     p.add_argument("--weights", metavar="SRC", help="weights folder or Hub repo id (default: the bundled assets/weights)")
     p.add_argument("--mode", choices=("simulate", "real"), default="simulate",
                    help="simulate: crop at 128, degrade to 32, restore and compare; real: the face is genuinely "
@@ -303,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "processes under accelerate launch)")
     p.add_argument("src_dir", help="folder of videos (searched recursively)")
     p.add_argument("out_dir", help="output folder (the same tree, .mp4 files, and enhance_batch.json)")
-    p.add_argument("--variant", default="audio-ffl-lip", help="trained variant (default audio-ffl-lip)")
+    p.add_argument("--variant", default=DEFAULT_VARIANT, help=f"trained variant (default {DEFAULT_VARIANT})")
     p.add_argument("--weights", metavar="SRC", help="weights folder or Hub repo id (default: the bundled assets/weights)")
     p.add_argument("--mode", choices=("simulate", "real"), default="real",
                    help="real (default): the videos are low-resolution, restore and paste back; simulate: degrade "
@@ -317,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src_dir", help="folder of videos to enhance (outputs go to temporary folders)")
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
     p.add_argument("--mode", choices=("simulate", "real"), default="real")
-    p.add_argument("--variant", default="audio-ffl-lip")
+    p.add_argument("--variant", default=DEFAULT_VARIANT)
     p.add_argument("--detector-model", metavar="PATH", help="SCRFD .onnx face detector")
     p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
     p.set_defaults(func=_cmd_bench_batch)

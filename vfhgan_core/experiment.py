@@ -34,10 +34,10 @@ from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.data.degradations import DegradationConfig
 from vfhgan_core.data.words import SentenceSplit
 from vfhgan_core.faces.crops import DEGRADATIONS
-from vfhgan_core.hub import parse_variant, variant_name
 from vfhgan_core.losses.total import LossConfig
 from vfhgan_core.models.discriminator import DiscriminatorConfig
 from vfhgan_core.models.generator import GeneratorConfig
+from vfhgan_core.variants import parse_variant, variant_name
 
 __all__ = [
     "MIXED_PRECISION",

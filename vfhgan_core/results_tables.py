@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vfhgan_core.metrics import METRICS
+from vfhgan_core.variants import DEFAULT_VARIANT
 
 __all__ = ["METRIC_LABELS", "markdown_report"]
 
 #: metric → (heading, format), from the one vocabulary of :data:`vfhgan_core.metrics.METRICS`
 METRIC_LABELS: dict[str, tuple[str, str]] = {k: (m.heading, m.fmt) for k, m in METRICS.items()}
-FULL = "audio-ffl-lip"
+FULL = DEFAULT_VARIANT
 TABLE1 = (("w/o audio", "noaudio-ffl-lip"), ("audio", "audio-ffl-lip-noattn"), ("audio and attention", FULL))
 TABLE2 = (("a. perc. + adv.", "noffl-nolip"), ("b. + frequency", "ffl-nolip"),
           ("c. + lip-reading", "noffl-lip"), ("d. + frequency + lip-reading", "ffl-lip"))
