@@ -58,7 +58,7 @@ REAL, CLEAN = "audio-ffl-lip-real", "audio-ffl-lip"
 
 @pytest.fixture(scope="module")
 def real_world_jobs(data_dir: Path, detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The shipped real-world and clean full variants on the unseen clip: clean input, and two degraded draws."""
+    """The shipped real-world and clean full variants on the unseen clip, two degraded draws."""
     from app.engine import Segment, run_job
     from app.models import ModelStore
     from vfhgan_core.faces.detection import DetectorConfig
@@ -67,7 +67,7 @@ def real_world_jobs(data_dir: Path, detector_model: Path, tmp_path_factory: pyte
     clip = data_dir / "grid_speakers" / "lbax4n.mpg"
     out = tmp_path_factory.mktemp("real")
     run = lambda **kw: run_job(store, clip, [REAL, CLEAN], "simulate", Segment(0.0, 2.0), out, **kw)  # noqa: E731
-    return {"clean": run(), **{f"draw {s}": run(simulated_input="degraded", degradation_seed=s) for s in (1, 2)}}
+    return {f"draw {s}": run(simulated_input="degraded", degradation_seed=s) for s in (1, 2)}
 
 
 def test_the_real_world_switch_restores_degraded_faces_better(real_world_jobs) -> None:
@@ -76,14 +76,6 @@ def test_the_real_world_switch_restores_degraded_faces_better(real_world_jobs) -
         assert job.result.degradation is not None
         real, clean = job.scores[REAL].per_frame["psnr_y"], job.scores[CLEAN].per_frame["psnr_y"]
         # better in nearly every frame of a blurred, noisy, compressed input, by a clear margin
+        print(name, job.result.degradation.describe(), f"real - clean: {(real - clean).mean():+.2f} dB")
         assert np.mean(real > clean) >= 0.9, (name, real - clean)
         assert (real - clean).mean() > 0.5, (name, (real - clean).mean())
-
-
-def test_the_real_world_switch_keeps_clean_faces_close(real_world_jobs) -> None:
-    job = real_world_jobs["clean"]
-    assert job.result.degradation is None
-    real, clean = job.scores[REAL].means(), job.scores[CLEAN].means()
-    bicubic = job.scores["bicubic"].means()
-    assert real["psnr_y"] > clean["psnr_y"] - 0.7, (real, clean)
-    assert real["psnr_y"] > bicubic["psnr_y"] + 1.0, (real, bicubic)

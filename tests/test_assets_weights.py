@@ -15,9 +15,9 @@ from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant, variant_name
 from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
 
-#: the 2 x 2 x 2 switches of the app, plus the attention ablation
+#: the 2 x 2 x 2 switches of the app, plus the attention ablation and the real-world full model
 SHIPPED = sorted({variant_name(a, f, l) for a in (True, False) for f in (True, False) for l in (True, False)}
-                 | {variant_name(True, True, True, attention=False)})
+                 | {variant_name(True, True, True, attention=False), variant_name(real_world=True)})
 
 
 def test_every_variant_is_shipped_complete_and_small() -> None:
@@ -34,6 +34,9 @@ def test_every_variant_is_shipped_complete_and_small() -> None:
         assert config["use_audio"] == switches["audio"] and config["use_attention"] == switches["attention"]
         card = (folder / "README.md").read_text()
         assert name in card and "CC BY 4.0" in card  # the GRID licence travels with the weights
+        # a real-world variant trained on the blind chain and its card says so; the others on clean inputs
+        assert (experiment["data"].get("blind_degradation") is not None) == switches["real_world"], name
+        assert ("blind real-video chain" in card) == switches["real_world"], name
 
 
 @pytest.mark.slow
