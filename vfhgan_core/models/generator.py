@@ -46,7 +46,6 @@ running large batches in cache-sized chunks (:attr:`VFHGANGenerator.inference_ch
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -58,7 +57,7 @@ from torch import nn
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.models.attention import AxialAttentionStack
 from vfhgan_core.models.blocks import FILTER_KERNELS, PHFEBlock, PixelShuffleUpsample, RGBHead, activation
-from vfhgan_core.utils.hub_files import load_pretrained
+from vfhgan_core.utils.hub_files import StrictPretrained
 
 __all__ = [
     "AudioEncoder",
@@ -276,6 +275,7 @@ class CrossModalBranch(nn.Module):
 
 
 class VFHGANGenerator(
+    StrictPretrained,
     nn.Module,
     PyTorchModelHubMixin,
     library_name="vfhgan",
@@ -291,6 +291,10 @@ class VFHGANGenerator(
     ``config.json``; :meth:`from_pretrained` reads a directory or a Hub repo
     (also offline from the cache, and from a ``subfolder``).
     """
+
+    #: ``from_pretrained`` (:class:`~vfhgan_core.utils.hub_files.StrictPretrained`) reads this config
+    config_class = GeneratorConfig
+    network_name = "generator"
 
     def __init__(self, config: GeneratorConfig | dict | None = None) -> None:
         super().__init__()
@@ -411,46 +415,6 @@ class VFHGANGenerator(
         if not self.training:
             sr, sr_x2 = sr.clamp(0.0, 1.0), sr_x2.clamp(0.0, 1.0)
         return GeneratorOutput(sr=sr.contiguous(), sr_x2=sr_x2.contiguous())
-
-    # ------------------------------------------------------------------ hub I/O
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        force_download: bool = False,
-        local_files_only: bool = False,
-        token: str | bool | None = None,
-        map_location: str | torch.device = "cpu",
-    ) -> VFHGANGenerator:
-        """Load a generator saved by :meth:`save_pretrained`, from a directory or the Hub.
-
-        Args:
-            pretrained_model_name_or_path: a local directory, or a Hub repo id
-                (``"org/name"``) resolved through the Hugging Face cache (honours
-                ``HF_HUB_OFFLINE``, ``HF_HOME`` / ``cache_dir``).
-            subfolder: folder inside the directory or repo holding
-                ``config.json`` and ``model.safetensors``.
-            revision, cache_dir, force_download, local_files_only, token: as in
-                :func:`huggingface_hub.hf_hub_download`.
-            map_location: device to load the weights onto.
-
-        Returns:
-            The generator in eval mode, weights loaded strictly (every tensor
-            must match the config).
-
-        Raises:
-            WeightsNotFoundError: the directory, repo or one of the two files
-                cannot be found (offline and not cached, wrong name, ...), or
-                they do not fit together (damaged file, weights of another config).
-        """
-        return load_pretrained(cls, GeneratorConfig, pretrained_model_name_or_path, what="generator",
-                               subfolder=subfolder, map_location=map_location, revision=revision,
-                               cache_dir=cache_dir, force_download=force_download,
-                               local_files_only=local_files_only, token=token)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

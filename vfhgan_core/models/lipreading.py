@@ -28,7 +28,6 @@ Network (``C = trunk_channels``, 64-128-256-512 at full width):
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import zipfile
@@ -42,7 +41,7 @@ from torch import Tensor, nn
 
 from vfhgan_core.config import from_dict
 from vfhgan_core.errors import WeightsNotFoundError
-from vfhgan_core.utils.hub_files import load_pretrained
+from vfhgan_core.utils.hub_files import StrictPretrained
 
 __all__ = [
     "MOUTH_MEAN",
@@ -353,6 +352,7 @@ def _valid_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 class LipReader(
+    StrictPretrained,
     nn.Module,
     PyTorchModelHubMixin,
     library_name="vfhgan",
@@ -365,6 +365,9 @@ class LipReader(
     the Hub; :func:`load_mpc001_checkpoint` loads the official weights.
     """
 
+    #: ``from_pretrained`` (:class:`~vfhgan_core.utils.hub_files.StrictPretrained`) reads this config
+    config_class = LipReaderConfig
+    network_name = "lip reader"
     #: names accepted by :meth:`extract_features`, from shallowest to deepest
     FEATURE_NAMES: tuple[str, ...] = (
         "frontend", "trunk.layer1", "trunk.layer2", "trunk.layer3", "trunk.layer4",
@@ -385,32 +388,6 @@ class LipReader(
         self.tcn = MultiScaleTCN(self.trunk.out_channels, config)
         self.classifier = nn.Linear(self.tcn.out_channels, config.num_classes)
         self._init_weights()
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        force_download: bool = False,
-        local_files_only: bool = False,
-        token: str | bool | None = None,
-        map_location: str | torch.device = "cpu",
-    ) -> LipReader:
-        """Load a lip reader saved by ``save_pretrained``, from a directory or the Hub, in eval mode.
-
-        The same loader as the generator's (:func:`vfhgan_core.utils.hub_files.load_pretrained`):
-        the Hugging Face cache first, the network only when the Hub answers, weights loaded strictly.
-
-        Raises:
-            WeightsNotFoundError: the folder, repo or a file cannot be found, or they do not fit together.
-        """
-        return load_pretrained(cls, LipReaderConfig, pretrained_model_name_or_path, what="lip reader",
-                               subfolder=subfolder, map_location=map_location, revision=revision,
-                               cache_dir=cache_dir, force_download=force_download,
-                               local_files_only=local_files_only, token=token)
 
     def _init_weights(self) -> None:
         for module in self.modules():

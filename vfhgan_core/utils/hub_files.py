@@ -30,7 +30,7 @@ from huggingface_hub.errors import (
 from vfhgan_core.config import from_dict
 from vfhgan_core.errors import WeightsNotFoundError
 
-__all__ = ["CONNECT_TIMEOUT", "hub_reachable", "load_pretrained", "resolve_file"]
+__all__ = ["CONNECT_TIMEOUT", "StrictPretrained", "hub_reachable", "load_pretrained", "resolve_file"]
 
 #: seconds allowed for the check that the Hub host answers
 CONNECT_TIMEOUT = 2.0
@@ -139,3 +139,47 @@ def load_pretrained(
             f"(wrong or damaged file): {exc}"
         ) from exc
     return model.eval()
+
+
+class StrictPretrained:
+    """Mixin giving a network ``from_pretrained`` through :func:`load_pretrained`.
+
+    Put it before ``PyTorchModelHubMixin`` in the bases (the Hub mixin still saves and pushes);
+    the class sets ``config_class`` (the dataclass of its ``config.json``) and ``network_name``
+    (its name in error messages).
+    """
+
+    config_class: type
+    network_name: str = "network"
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+    ):
+        """Load a network saved by ``save_pretrained``, from a directory or a Hub repo id, in eval mode.
+
+        Args:
+            pretrained_model_name_or_path: a local directory, or a Hub repo id (``"org/name"``) resolved
+                through the Hugging Face cache (honours ``HF_HUB_OFFLINE``, ``HF_HOME`` / ``cache_dir``).
+            subfolder: folder inside the directory or repo holding ``config.json`` and ``model.safetensors``.
+            revision, cache_dir, force_download, local_files_only, token: as in
+                :func:`huggingface_hub.hf_hub_download`.
+            map_location: device to load the weights onto.
+
+        Raises:
+            WeightsNotFoundError: the directory, repo or a file cannot be found (offline and not cached,
+                wrong name, ...), or they do not fit together (damaged file, weights of another config).
+        """
+        return load_pretrained(cls, cls.config_class, pretrained_model_name_or_path, what=cls.network_name,
+                               subfolder=subfolder, map_location=map_location, revision=revision,
+                               cache_dir=cache_dir, force_download=force_download,
+                               local_files_only=local_files_only, token=token)
