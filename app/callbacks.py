@@ -452,7 +452,11 @@ class AppCallbacks:
             finally:
                 self.sessions.end_lab(session, flag)
 
-    def cancel_lab(self, request: gr.Request = None) -> str:
-        """Stop this session's lab run at its next step."""
+    def cancel_lab(self, request: gr.Request = None):
+        """Stop this session's lab run at its next step.
+
+        The run itself then says where it stopped; a message from here could arrive after that one
+        and hide it, so the status is left alone unless there was nothing to stop.
+        """
         n = self.sessions.cancel_lab(_session(request))
-        return "Stopping the lab…" if n else "No lab run to stop."
+        return gr.update() if n else "No lab run to stop."
