@@ -66,13 +66,7 @@ from torch.utils.data import DataLoader
 
 from vfhgan_core import metrics as M
 from vfhgan_core.config import to_dict
-from vfhgan_core.data.windows import (
-    FrameWindowDataset,
-    load_window_clips,
-    sentence_holdout,
-    speaker_balanced_weights,
-    split_clips,
-)
+from vfhgan_core.data.windows import FrameWindowDataset
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
@@ -81,6 +75,7 @@ from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscrimin
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
 from vfhgan_core.step_budget import StepBudget
+from vfhgan_core.training.datasets import experiment_datasets
 
 log = logging.getLogger("train_vfhgan")
 
@@ -386,32 +381,17 @@ def train(args: argparse.Namespace) -> int:
 
     # ---- data
     d = exp.data
-    held_out = sentence_holdout(d.train, d.holdout_sentences) if d.holdout_sentences else None
-    split = split_clips(d.train, d.val, d.val_speakers, d.speaker_rules, d.max_train_clips, held_out)
-    t0 = time.perf_counter()
-    train_clips = load_window_clips(split.train.values(), d.scale, d.degradation)
-    val_clips = load_window_clips(split.val.values(), d.scale, d.degradation)
     global_batch = exp.optim.batch_size * accelerator.num_processes
     total_samples = exp.optim.max_steps * exp.optim.grad_accum * global_batch
-    clip_weights = None
-    if d.speaker_sampling_power != 1.0:
-        clip_weights = speaker_balanced_weights([c.clip_id for c in train_clips],
-                                                [max(c.num_frames - d.seq_len + 1, 1) for c in train_clips],
-                                                d.speaker_rules, d.speaker_sampling_power)
-    train_ds = FrameWindowDataset(train_clips, d.num_frames, d.seq_len, train=True, seed=exp.optim.seed,
-                                  hflip_prob=d.hflip_prob, length=total_samples, clip_weights=clip_weights,
-                                  color_jitter=d.color_jitter, geometric_jitter=d.geometric_jitter,
-                                  degradation=d.degradation, scale=d.scale, blind=d.blind_degradation)
-    val_ds = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False, seed=exp.optim.seed,
-                                samples_per_clip=d.val_samples_per_clip, degradation=d.degradation, scale=d.scale,
-                                blind=d.blind_degradation)
+    data = experiment_datasets(exp, total_samples)
+    split, train_ds, val_ds = data.split, data.train, data.val
     if main_proc and split.same_recordings:
         log.warning("left out of validation, being training clips under another name (same speech "
                     "fingerprint): %s", ", ".join(f"{v} = {t}" for v, t in split.same_recordings.items()))
     if main_proc:
         log.info("data: %d training clips (%d frames, speakers %s), %d validation clips (%d samples, speakers %s), "
                  "loaded in %.1f s", len(train_ds.clips), train_ds.total_frames, list(split.train_speakers)[:5],
-                 len(val_ds.clips), len(val_ds), list(split.val_speakers)[:5], time.perf_counter() - t0)
+                 len(val_ds.clips), len(val_ds), list(split.val_speakers)[:5], data.load_seconds)
 
     # ---- models and losses (seeded here, so variants of one architecture start alike)
     set_seed(exp.optim.seed)

@@ -135,6 +135,13 @@ class DegradationParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def is_clean(self) -> bool:
+        """True for the clean draw (antialiased bicubic downsampling and nothing else)."""
+        return (self.blur is None and self.resize == "bicubic_antialias" and not self.gaussian_sigma
+                and not self.poisson_scale and self.jpeg_quality is None and not self.h264_kbps
+                and not self.second_order)
+
     def describe(self) -> str:
         """One line for people, e.g. ``blur σ 1.2 px, bilinear downsampling, noise σ 5.0, H.264 at 20 kbit/s``."""
         def compression(jpeg: int | None, h264: float | None) -> list[str]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
+from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip, draw_params
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
@@ -516,6 +516,12 @@ class FrameWindowDataset(Dataset):
     def _blind_seed(self, index: int) -> int:
         """Seed of sample ``index``'s blind degradation (training and validation draws kept apart)."""
         return int(np.random.default_rng([self.seed, int(index), 7 if self.train else 8]).integers(2 ** 62))
+
+    def degradation_params(self, index: int) -> DegradationParams | None:
+        """The blind-chain draw of sample ``index`` (``None`` without a blind chain)."""
+        if self.blind is None:
+            return None
+        return draw_params(self.blind, np.random.default_rng(self._blind_seed(index)))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0 or (not self.train and index >= len(self._fixed)):

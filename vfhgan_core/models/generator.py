@@ -46,7 +46,7 @@ running large batches in cache-sized chunks (:attr:`VFHGANGenerator.inference_ch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -57,6 +57,7 @@ from torch import nn
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.models.attention import AxialAttentionStack
 from vfhgan_core.models.blocks import FILTER_KERNELS, PHFEBlock, PixelShuffleUpsample, RGBHead, activation
+from vfhgan_core.models.router import DegradationRouter, RouterConfig
 from vfhgan_core.utils.hub_files import StrictPretrained
 
 __all__ = [
@@ -103,6 +104,10 @@ class GeneratorConfig:
         attention_layers: axial transformer layers (row + column + MLP each).
         attention_heads: heads of each axial attention.
         mlp_ratio: hidden width of the attention layers' MLP, relative to ``latent_dim``.
+        router: ``None`` for one network. Set, the generator holds a second copy of itself,
+            ``clean_expert`` (trained on clean inputs), and a
+            :class:`~vfhgan_core.models.router.DegradationRouter` that weighs the two per window:
+            its own layers restore degraded inputs, the copy clean ones (the real-world variant).
     """
 
     num_frames: int = 5
@@ -124,6 +129,7 @@ class GeneratorConfig:
     attention_layers: int = 1
     attention_heads: int = 4
     mlp_ratio: float = 2.0
+    router: RouterConfig | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists: store tuples so configs compare equal after a round trip
@@ -330,6 +336,12 @@ class VFHGANGenerator(
         # CMFE-B (absent in the "w/o audio" ablation)
         self.cross_modal = CrossModalBranch(config) if config.use_audio else None
 
+        # the real-world variant: these layers restore degraded inputs, a copy trained on clean
+        # ones restores clean inputs, and a router weighs the two per window
+        self.clean_expert = (VFHGANGenerator(replace(config, router=None))
+                             if config.router is not None else None)
+        self.router = DegradationRouter(config.router) if config.router is not None else None
+
         #: on CPU without autograd (inference), batches larger than this run in
         #: chunks of this many windows: same result, but the activations stay in
         #: cache (batch 32 on 2 idle cores: 6.3 → 5.0 ms per frame with chunks of 8
@@ -396,7 +408,67 @@ class VFHGANGenerator(
                                    sr_x2=torch.cat([p.sr_x2 for p in parts]))
         return self._forward(lr_frames, mel)
 
+    def degraded_expert(self) -> VFHGANGenerator:
+        """A plain generator with this one's own layers (itself when there is no router)."""
+        if self.router is None:
+            return self
+        plain = VFHGANGenerator(replace(self.config, router=None))
+        skip = ("clean_expert.", "router.")
+        plain.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith(skip)})
+        return plain.train(self.training)
+
+    @classmethod
+    def routed(cls, degraded: VFHGANGenerator, clean: VFHGANGenerator,
+               router: DegradationRouter) -> VFHGANGenerator:
+        """A routed generator from two plain experts of one architecture and a router (copies their weights)."""
+        if degraded.config != clean.config or degraded.config.router is not None:
+            raise ValueError("routing needs two plain generators of the same architecture; got "
+                             f"{to_dict(degraded.config)} and {to_dict(clean.config)}")
+        model = cls(replace(degraded.config, router=router.config))
+        state = dict(degraded.state_dict())
+        state.update({f"clean_expert.{k}": v for k, v in clean.state_dict().items()})
+        state.update({f"router.{k}": v for k, v in router.state_dict().items()})
+        model.load_state_dict(state)
+        return model.eval()
+
+    def route_weights(self, lr_frames: torch.Tensor) -> torch.Tensor | None:
+        """``(B,)`` weight in [0, 1] of the degraded-input expert per window; ``None`` without a router."""
+        if self.router is None:
+            return None
+        return torch.sigmoid(self.router(lr_frames))
+
     def _forward(self, lr_frames: torch.Tensor, mel: torch.Tensor | None) -> GeneratorOutput:
+        if self.router is None:
+            return self._restore(lr_frames, mel)
+        p = self.route_weights(lr_frames)
+        if self.training:
+            own, clean = self._restore(lr_frames, mel), self.clean_expert._restore(lr_frames, mel)
+            return GeneratorOutput(*(_blend(p, a, c) for a, c in zip(own, clean)))
+        # inference: round clear decisions and run each expert only on the windows that need it
+        skip = self.router.config.skip_below
+        p = torch.where(p < skip, torch.zeros_like(p), torch.where(p > 1 - skip, torch.ones_like(p), p))
+        parts = []
+        for expert, need in ((self, p > 0), (self.clean_expert, p < 1)):
+            idx = need.nonzero().squeeze(1)
+            if len(idx) == 0:
+                parts.append(None)
+                continue
+            out = expert._restore(lr_frames[idx], None if mel is None else mel[idx])
+            parts.append((idx, out))
+        fields = []
+        for k in range(2):
+            ref = next(part[1][k] for part in parts if part is not None)
+            own = torch.zeros((len(p),) + ref.shape[1:], dtype=ref.dtype, device=ref.device)
+            clean = torch.zeros_like(own)
+            if parts[0] is not None:
+                own[parts[0][0]] = parts[0][1][k]
+            if parts[1] is not None:
+                clean[parts[1][0]] = parts[1][1][k]
+            fields.append(_blend(p, own, clean))
+        return GeneratorOutput(*fields)
+
+    def _restore(self, lr_frames: torch.Tensor, mel: torch.Tensor | None) -> GeneratorOutput:
+        """This network's own restoration (the whole generator when there is no router)."""
         b, t, _, h, w = lr_frames.shape
         centre = lr_frames[:, self.config.centre_index]
         base_x2 = F.interpolate(centre, size=(2 * h, 2 * w), mode="bicubic", align_corners=False)
@@ -422,3 +494,9 @@ class VFHGANGenerator(
 
     def extra_repr(self) -> str:
         return json.dumps(to_dict(self.config))
+
+
+def _blend(p: torch.Tensor, own: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """``p · own + (1 − p) · clean`` with one weight per window."""
+    w = p.to(own.dtype).view(-1, *([1] * (own.ndim - 1)))
+    return (w * own + (1 - w) * clean).contiguous()
