@@ -37,7 +37,7 @@ import math
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -240,7 +240,8 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
                 f"{folder}: experiment.json says variant {experiment.variant!r} but the folder is named {name!r}; "
                 f"rename the folder to {experiment.variant!r}, or export the run again with "
                 f"python train/export_weights.py RUN --out {folder.parent} --variant NAME")
-        if experiment.generator != config:
+        # a routed generator (the real-world variant) is its run's generator plus a router and a clean expert
+        if experiment.generator != replace(config, router=None):
             raise InvalidWeightsError(
                 f"{folder}: experiment.json describes another generator than config.json; "
                 "export the run again with train/export_weights.py")

@@ -95,6 +95,37 @@ def _degradation_text(data) -> str:
                f"p = {_fmt(b.clean_prob)} of the samples" if b.clean_prob > 0 else ""))
 
 
+def _routing_text(routing: Mapping[str, Any], variant: str) -> str:
+    """The card's account of a routed generator (``extra["routing"]`` of ``train/train_router.py``)."""
+    val = routing.get("val_scores", {})
+    lines = [
+        "This generator holds two experts of one architecture and a small router "
+        "(`vfhgan_core.models.router.DegradationRouter`, ClassSR's idea with a soft weight). Its own layers "
+        f"are the generator trained on the blind chain below (`{variant}`'s experiment); `clean_expert` is "
+        f"`{routing.get('clean_expert_variant', 'the clean-trained generator')}`, trained on clean bicubic ×4 "
+        "inputs. For each window the router looks at the LR frames and gives a weight p; the output is "
+        "p × degraded-input expert + (1 − p) × clean-input expert (an expert whose weight is under "
+        "2 % is not run).",
+        "",
+        f"The router was trained with both experts frozen, on {_fmt(routing.get('train_windows'))} training "
+        f"windows ({_fmt(routing.get('clean_prob'))} of them clean, the others through the blind chain) for "
+        f"{_fmt(routing.get('steps'))} steps, to minimise the mean log-MSE of the blend.",
+    ]
+    rows = []
+    for kind in ("clean", "degraded"):
+        if f"{kind}/psnr_y_routed" in val:
+            rows.append((f"{kind} inputs ({_fmt(val.get(f'{kind}/windows'))} windows)",
+                         _fmt(val[f"{kind}/psnr_y_routed"]), _fmt(val[f"{kind}/psnr_y_clean_expert"]),
+                         _fmt(val[f"{kind}/psnr_y_degraded_expert"]), _fmt(val[f"{kind}/psnr_y_bicubic"]),
+                         _fmt(val[f"{kind}/mean_weight"])))
+    if rows:
+        lines += ["", "PSNR-Y (dB) on the validation windows of unseen speakers:", "",
+                  _table(rows, ("input", "routed", "clean expert", "degraded expert", "bicubic", "mean p"))]
+    if "command" in routing:
+        lines += ["", "Command:", "", "```bash", str(routing["command"]), "```"]
+    return "\n".join(lines)
+
+
 def write_model_card(
     folder: str | Path,
     experiment: ExperimentConfig,
@@ -181,8 +212,13 @@ def write_model_card(
                           f"{g.latent_dim} / {g.audio_dim}, {g.attention_layers} × {g.attention_heads}"))
     if "num_parameters" in extra:
         arch_rows.append(("parameters", f"{int(extra['num_parameters']):,}"))
+    routing = extra.get("routing")
+    if routing:
+        arch_rows.append(("degradation router", "yes: two experts of this architecture, weighed per window"))
     parts += ["", "## Architecture", "", _table(arch_rows, ("", "")), "",
               "Full settings: `config.json` (generator) and `experiment.json` (the whole run)."]
+    if routing:
+        parts += ["", "## Routing between two experts", "", _routing_text(routing, experiment.variant)]
 
     # losses
     weight_rows = [
