@@ -313,9 +313,18 @@ def summary_markdown(job: JobResult) -> str:
                 "compared with the original)")
     else:
         mode = "simulate (face shrunk to 32×32 by bicubic ×4, compared with the original)"
+    routes = "".join(f" {_route_sentence(name, w)}" for name, w in r.route_weights.items() if len(w))
     return (f"Restored **{r.num_frames} frames** ({job.segment.duration:.2f} s from {job.segment.start:.2f} s of "
             f"`{job.source_name}`) with {variants} in **{job.seconds:.1f} s** ({', '.join(parts)}). "
-            f"Mode: {mode}.{audio}")
+            f"Mode: {mode}.{audio}{routes}")
+
+
+def _route_sentence(name: str, weights: np.ndarray) -> str:
+    """What the real-world variant's router decided, e.g. '... gave 92 % of the weight to its degraded-video expert'."""
+    share = float(np.mean(weights))
+    verdict = ("looked degraded" if share >= 0.5 else "looked clean")
+    return (f"**{name}**'s router gave its degraded-video expert {share:.0%} of the weight on average "
+            f"(the input {verdict}; the rest went to its clean-video expert).")
 
 
 def _message_figure(text: str) -> go.Figure:

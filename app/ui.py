@@ -68,10 +68,13 @@ or, with *degraded* input, one random draw of blur, noise and JPEG or H.264 comp
 video. *Real*: the face in your video is taken as genuinely low-resolution; it is restored and pasted back
 into the (upscaled) full frame; there is nothing to score against.
 
-**Trained on degraded video.** `audio-ffl-lip-real` was fine-tuned on such degraded inputs. On degraded
-faces nobody trained on it scores about 1 dB higher PSNR-Y than the clean-trained model, which only sharpens
-the artefacts. On clean faces it is about 3 dB worse, because it smooths real detail as if it were noise.
-Try a degraded simulated input and compare it with `audio-ffl-lip`.
+**Trained on degraded video.** `audio-ffl-lip-real` holds two experts and a small router. One expert was
+fine-tuned on such degraded inputs; alone it scores about 1 dB higher PSNR-Y than the clean-trained model on
+degraded faces nobody trained on (that model only sharpens the artefacts), but about 3 dB lower on clean faces,
+whose detail it smooths as if it were noise. The other expert is the clean-trained `audio-ffl-lip`. For every
+frame the router looks at the fine texture of the small input (noise, compression blocks, missing detail) and
+weighs the two; the summary under the results says how it chose. Try a clean and a degraded simulated input
+and compare with `audio-ffl-lip`.
 
 Paper: S. Sharma, A. Dhall, V. Kumar, V. S. Bawa, *Audio-visual video face hallucination with frequency
 supervision and cross modality support by speech based lip reading loss*, 2022
@@ -145,8 +148,8 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                     lip_cb = gr.Checkbox(value=default["lip_loss"], label="Lip-reading loss",
                                          info="trained with the lip-reading loss", elem_id="switch-lip")
                 real_cb = gr.Checkbox(value=False, label="Trained on degraded video (real-world)",
-                                      info="for blurred, noisy or compressed faces (it smooths clean ones); "
-                                           "real mode turns it on", elem_id="switch-real")
+                                      info="for blurred, noisy or compressed faces: a router picks its degraded- or "
+                                           "clean-video expert per frame; real mode turns it on", elem_id="switch-real")
                 weights_md = gr.Markdown(cb.on_switches(default["audio"], default["frequency_loss"],
                                                         default["lip_loss"]), elem_id="weights-status")
                 compare_dd = gr.Dropdown(cb.variant_choices(), value=NO_COMPARE, label="Compare with",

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-data", nargs="+", help="override the experiment's data.train (prepared folders)")
     p.add_argument("--val-data", nargs="+", help="override its data.val (prepared folders)")
     p.add_argument("--val-speakers", nargs="*", help="override its data.val_speakers (none: only --val-data)")
-    p.add_argument("--samples", type=int, default=4000, help="training windows to draw and cache (default 4000)")
+    p.add_argument("--samples", type=int, default=6000, help="training windows to draw and cache (default 6000)")
     p.add_argument("--clean-prob", type=float, default=0.5,
                    help="share of clean windows among them (default 0.5: both experts' inputs equally)")
     p.add_argument("--steps", type=int, default=1500, help="router training steps (default 1500)")

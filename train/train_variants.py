@@ -5,7 +5,9 @@ the pretrain it starts from (its config's ``init_from``) has finished.
 Each config runs as its own ``train/train_vfhgan.py`` process; ``--jobs`` of them run at once,
 each limited to ``--threads`` CPU threads (on a 2-core CPU two one-thread jobs finish the whole
 set sooner than one two-thread job at a time). Fine-tunes are exported to ``--export``
-(``assets/weights/<variant>/`` by default). A config whose run already has ``final/`` is
+(``assets/weights/<variant>/`` by default). A real-world variant (``-real``) is its
+degraded-input expert joined to the exported clean variant by ``train/train_router.py``
+(train/README.md, "The real-world variant"). A config whose run already has ``final/`` is
 skipped, so rerunning the command continues an interrupted set. Logs: ``runs/<variant>.log``.
 
     python train/train_variants.py --jobs 2 --threads 1
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -117,6 +120,12 @@ def main() -> int:
             if not job.is_pretrain:
                 cmd += ["--export", args.export]
             cmd += args.extra
+            if job.name.endswith("-real") and not job.is_pretrain:
+                # then join the degraded-input expert to its clean counterpart with the router
+                router = [sys.executable, "train/train_router.py", "--degraded", str(job.run_dir.relative_to(ROOT)),
+                          "--clean", str(Path(args.export) / job.name.removesuffix("-real")),
+                          "--out", args.export, "--cache", str(job.run_dir.relative_to(ROOT) / "router_cache.pt")]
+                cmd = ["bash", "-c", f"{shlex.join(cmd)} && {shlex.join(router)}"]
             log = open(ROOT / "runs" / f"{job.name}.log", "w")
             print(f"start {job.name} ({threads} thread(s))", flush=True)
             running[job.name] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,

@@ -109,6 +109,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         written = str(videos.main)
     if result.degradation is not None:
         print(f"simulated input: the real-video chain, seed {args.degrade_seed}: {result.degradation.describe()}")
+    for name, weights in result.route_weights.items():
+        if len(weights):
+            print(f"{name}: its router gave the degraded-video expert {float(weights.mean()):.0%} of the weight "
+                  f"on average (frames from {float(weights.min()):.0%} to {float(weights.max()):.0%})")
     seconds = time.perf_counter() - t0
     clip_seconds = result.num_frames / result.fps
     print(

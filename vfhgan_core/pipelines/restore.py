@@ -97,6 +97,9 @@ class RestoreResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: the real-video chain applied to make ``lr`` (simulate mode with a simulated degradation)
     degradation: DegradationParams | None = None
+    #: for each routed generator (the real-world variant), the weight of its degraded-input
+    #: expert per frame, float (T,) in [0, 1] (0: the clean-input expert restored the frame alone)
+    route_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -176,6 +179,18 @@ def run_generator(
     return np.concatenate(out) if out else np.zeros((0, 128, 128, 3), np.uint8)
 
 
+@torch.inference_mode()
+def clip_route_weights(generator: torch.nn.Module, lr: np.ndarray, batch_size: int = 256) -> np.ndarray | None:
+    """Per frame, the weight a routed generator gives its degraded-input expert (``None`` without a router)."""
+    if getattr(generator, "router", None) is None:
+        return None
+    device = next(generator.parameters()).device
+    windows = frame_windows(to_tensor(lr), generator.config.num_frames)
+    parts = [generator.route_weights(windows[s:s + batch_size].to(device)).float().cpu()
+             for s in range(0, len(windows), batch_size)]
+    return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
+
+
 def restore_clip(
     path: str | Path,
     generators: Mapping[str, torch.nn.Module],
@@ -225,6 +240,7 @@ def restore_clip(
             should_stop=should_stop,
         )
     timings["restore"] = time.perf_counter() - t1
+    routes = {name: w for name, gen in generators.items() if (w := clip_route_weights(gen, lr)) is not None}
     return RestoreResult(
         clip=clip,
         mode=options.mode,
@@ -234,6 +250,7 @@ def restore_clip(
         gt=clip.hr if options.mode == "simulate" else None,
         timings=timings,
         degradation=applied,
+        route_weights=routes,
     )
 
 
