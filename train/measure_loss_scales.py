@@ -27,7 +27,7 @@ from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.models.discriminator import PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
 
-TERMS = ("pixel_128", "pixel_64", "frequency", "perceptual", "adversarial", "lip_reading")
+TERMS = ("pixel_128", "pixel_64", "frequency", "radial_spectrum", "perceptual", "adversarial", "lip_reading")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cfg = LossConfig(**{**zero, term: 1.0}, pixel_kind=exp.losses.pixel_kind,
                          frequency_at_64=exp.losses.frequency_at_64, frequency_loss=exp.losses.frequency_loss,
+                         radial_spectrum_loss=exp.losses.radial_spectrum_loss,
                          perceptual_loss=exp.losses.perceptual_loss, adversarial_loss=exp.losses.adversarial_loss,
                          lip_features=exp.losses.lip_features)
         losses[term] = VFHGANLoss(cfg, lip_reader=lip_reader if term == "lip_reading" else None)

@@ -312,7 +312,7 @@ class ExperimentConfig:
         """The variant switches this config trains (audio, frequency_loss, lip_loss, attention, real_world)."""
         return {
             "audio": self.generator.use_audio,
-            "frequency_loss": self.losses.frequency > 0,
+            "frequency_loss": self.losses.frequency > 0 or self.losses.radial_spectrum > 0,
             "lip_loss": self.losses.lip_reading > 0,
             "attention": self.generator.use_attention,
             "real_world": self.data.blind_degradation is not None,

@@ -3,7 +3,12 @@
 Generator side::
 
     L = w_p·L_perceptual + w_128·L_pixel(SR, GT) + w_64·L_pixel(SR×2, GT↓2)
-        + α·L_lip + β·(L_freq(SR, GT) [+ L_freq(SR×2, GT↓2)]) + γ·L_adv
+        + α·L_lip + β·(L_freq(SR, GT) [+ L_freq(SR×2, GT↓2)])
+        + β_r·(L_radial(SR, GT) [+ L_radial(SR×2, GT↓2)]) + γ·L_adv
+
+``L_radial`` (:mod:`vfhgan_core.losses.radial_spectrum`) is not in the paper: it asks for
+the right level of detail in each ring of the spectrum, phase left free, and is what makes
+the frequency switch raise the high band (``train/README.md`` §8).
 
 ``L_perceptual`` is VGG19 feature distance when ImageNet VGG19 weights are
 configured, otherwise discriminator feature matching (see
@@ -32,6 +37,7 @@ from vfhgan_core.losses.perceptual import (
     PerceptualLossConfig,
     resolve_perceptual,
 )
+from vfhgan_core.losses.radial_spectrum import RadialSpectrumLoss, RadialSpectrumLossConfig
 
 __all__ = ["LossConfig", "VFHGANLoss", "downscale_x2"]
 
@@ -47,7 +53,8 @@ class LossConfig:
         pixel_kind: ``"l1"`` or ``"mse"``.
         lip_reading: α, weight of the lip-reading loss (needs a lip reader and sequences).
         frequency: β, weight of the focal frequency loss.
-        frequency_at_64: also apply the frequency loss to the 64×64 output.
+        frequency_at_64: also apply the frequency losses (focal and radial) to the 64×64 output.
+        radial_spectrum: β_r, weight of the radial power-spectrum loss (0: off, the paper).
         adversarial: γ, weight of the generator's adversarial loss.
         lip_features: lip-reader feature maps compared by the lip-reading loss.
     """
@@ -59,14 +66,17 @@ class LossConfig:
     lip_reading: float = 1e-4
     frequency: float = 1e-4
     frequency_at_64: bool = True
+    radial_spectrum: float = 0.0
     adversarial: float = 1e-3
     lip_features: tuple[str, ...] = ("frontend", "trunk.layer1", "trunk.layer2", "trunk.layer3", "trunk.layer4")
     frequency_loss: FrequencyLossConfig = field(default_factory=FrequencyLossConfig)
+    radial_spectrum_loss: RadialSpectrumLossConfig = field(default_factory=RadialSpectrumLossConfig)
     perceptual_loss: PerceptualLossConfig = field(default_factory=PerceptualLossConfig)
     adversarial_loss: AdversarialLossConfig = field(default_factory=AdversarialLossConfig)
 
     def __post_init__(self) -> None:
-        for name in ("perceptual", "pixel_128", "pixel_64", "lip_reading", "frequency", "adversarial"):
+        for name in ("perceptual", "pixel_128", "pixel_64", "lip_reading", "frequency", "radial_spectrum",
+                     "adversarial"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss weight {name} must be >= 0, got {getattr(self, name)}")
         if self.pixel_kind not in ("l1", "mse"):
@@ -105,6 +115,8 @@ class VFHGANLoss(nn.Module):
             FeatureMatchingLoss() if config.perceptual > 0 and self.perceptual_choice.kind == "feature_matching" else None
         )
         self.frequency_loss = FocalFrequencyLoss.from_config(config.frequency_loss) if config.frequency > 0 else None
+        self.radial_loss = (RadialSpectrumLoss.from_config(config.radial_spectrum_loss)
+                            if config.radial_spectrum > 0 else None)
         self.adversarial_loss = AdversarialLoss(config.adversarial_loss.kind)
         self.lip_loss = None
         if config.lip_reading > 0:
@@ -155,6 +167,11 @@ class VFHGANLoss(nn.Module):
             if c.frequency_at_64:
                 freq = freq + self.frequency_loss(sr_x2, gt_x2)
             terms["frequency"] = c.frequency * freq
+        if self.radial_loss is not None:
+            radial = self.radial_loss(sr, gt)
+            if c.frequency_at_64:
+                radial = radial + self.radial_loss(sr_x2, gt_x2)
+            terms["radial_spectrum"] = c.radial_spectrum * radial
         if self.vgg_loss is not None:
             terms["perceptual"] = c.perceptual * self.vgg_loss(sr, gt)
         if self.feature_matching is not None:
