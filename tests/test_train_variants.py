@@ -45,3 +45,18 @@ def test_a_subset_brings_its_pretrains_and_unknown_names_are_refused(runner) -> 
     assert set(runner.discover(["audio-ffl-lip-real"])) == {"audio-ffl-lip-real", "audio-ffl-lip", "pretrain-audio"}
     with pytest.raises(SystemExit, match="unknown variant.*audio-ffl-lipp"):
         runner.discover(["audio-ffl-lipp"])
+
+
+def test_a_round_continues_every_fine_tune_from_its_shipped_weights(runner, tmp_path: Path) -> None:
+    weights = REPO / "assets" / "weights"
+    jobs = runner.discover(None, weights, tmp_path / "round")
+    fine_tunes = {p.stem for p in (REPO / "train" / "configs").glob("*.json")} - runner.NOT_VARIANTS
+    fine_tunes = {n for n in fine_tunes if not n.startswith("pretrain") and not n.endswith("-real")}
+    assert set(jobs) == fine_tunes and len(jobs) == 9
+    for name, job in jobs.items():
+        assert job.needs == [] and not job.is_pretrain
+        assert job.init_from == weights / name and job.run_dir == tmp_path / "round" / name
+    (tmp_path / "partial" / "audio-ffl-lip").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no weights for audio-ffl-lip at"):
+        runner.discover(["audio-ffl-lip"], tmp_path / "partial")
+    assert set(runner.discover(["noaudio-ffl-lip"], weights)) == {"noaudio-ffl-lip"}  # only those asked for

@@ -190,6 +190,31 @@ def test_export_loads_through_the_hub_resolver(setup, uninterrupted) -> None:
     assert refused.returncode == 2 and "not a variant name" in refused.stderr
 
 
+def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrupted, tmp_path: Path) -> None:
+    """Training across sessions: a round starts from exported weights; the new folder lists every
+    run behind it (pretrain, first fine-tune, this round) and their summed steps and time."""
+    first = setup["root"] / "weights" / "audio-ffl-lip"
+    facts = json.loads((first / "training.json").read_text())
+    assert [r["variant"] for r in facts["rounds"]] == ["pretrain-smoke"]       # the pretrain it started from
+    round_cfg = json.loads(setup["config"].read_text())
+    round_cfg["losses"]["radial_spectrum"] = 1e-3
+    (tmp_path / "round.json").write_text(json.dumps(round_cfg))
+    _ok(_run(SCRIPT, "--config", tmp_path / "round.json", "--output-dir", tmp_path / "run",
+             "--init-from", first, "--max-steps", "2", "--export", tmp_path / "weights"))
+    out = tmp_path / "weights" / "audio-ffl-lip"
+    again = json.loads((out / "training.json").read_text())
+    assert [r["variant"] for r in again["rounds"]] == ["pretrain-smoke", "audio-ffl-lip"]
+    assert again["rounds"][1]["steps"] == facts["steps"] and again["rounds"][1]["losses"]["radial_spectrum"] == 0
+    assert again["losses"]["radial_spectrum"] == 1e-3
+    total = again["total"]
+    assert total["rounds"] == 3 and total["steps"] == 2 + facts["steps"] + 2
+    assert total["wall_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in again["rounds"]) + again["wall_time_s"])
+    assert list(total["wall_time_s_by_device"]) == ["CPU"]
+    card = (out / "README.md").read_text()
+    assert "| round | device | steps | minutes | loss weights |" in card
+    assert "radial_spectrum 0.001" in card and f"In all: {total['steps']} steps" in card
+
+
 def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
     full, _ = uninterrupted
     out = setup["runs"] / "killed"

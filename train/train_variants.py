@@ -13,6 +13,15 @@ skipped, so rerunning the command continues an interrupted set. Logs: ``runs/<va
     python train/train_variants.py --jobs 2 --threads 1
     python train/train_variants.py --only audio-ffl-lip noaudio-ffl-lip   # a subset (+ their pretrains)
     python train/train_variants.py --jobs 1 -- --mixed-precision bf16      # on a GPU
+
+A **round** continues every fine-tuned variant from weights it already has (``--continue-from
+assets/weights``): each config trains again for the steps given after ``--``, starting from
+``ROOT/<variant>/`` instead of its pretrain, into ``--runs DIR/<variant>``. That is how training
+goes on across sessions; the exported ``training.json`` and model card list every round and the
+total time (:mod:`vfhgan_core.training.rounds`):
+
+    python train/train_variants.py --continue-from assets/weights --runs runs/round-2 \
+        --jobs 2 --threads 1 -- --max-steps 300
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ class Job:
     run_dir: Path
     needs: list[str] = field(default_factory=list)
     is_pretrain: bool = False
+    init_from: Path | None = None
 
 
 def _run_name(init_from: str) -> str:
@@ -46,15 +56,34 @@ def _run_name(init_from: str) -> str:
     return parts[1] if len(parts) >= 2 and parts[0] == "runs" else Path(init_from).name
 
 
-def discover(only: list[str] | None) -> dict[str, Job]:
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository root where it lies inside it (commands go into model cards)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def discover(only: list[str] | None, continue_from: Path | None = None, runs: Path | None = None) -> dict[str, Job]:
+    """The jobs of the configs; with ``continue_from``, a round: the fine-tunes only, each starting
+    from ``continue_from/<variant>`` (the pretrains and the routed ``-real`` variants are left out)."""
     jobs: dict[str, Job] = {}
+    runs = runs or ROOT / "runs"
     for path in sorted(CONFIGS.glob("*.json")):
         if path.stem in NOT_VARIANTS:
             continue
         cfg = json.loads(path.read_text())
         name = cfg["variant"]
+        if continue_from is not None:
+            if name.startswith("pretrain") or name.endswith("-real") or (only and name not in only):
+                continue
+            start = continue_from / name
+            if not (start / "model.safetensors").is_file():
+                raise SystemExit(f"--continue-from {continue_from}: no weights for {name} at {start}")
+            jobs[name] = Job(name, path, runs / name, [], False, init_from=start)
+            continue
         needs = [_run_name(cfg["init_from"])] if cfg.get("init_from") else []
-        jobs[name] = Job(name, path, ROOT / "runs" / name, needs, name.startswith("pretrain"))
+        jobs[name] = Job(name, path, runs / name, needs, name.startswith("pretrain"))
     if only:
         unknown = sorted(set(only) - set(jobs))
         if unknown:
@@ -82,16 +111,21 @@ def main() -> int:
     ap.add_argument("--export", default="assets/weights",
                     help="where fine-tuned variants are exported (default assets/weights)")
     ap.add_argument("--only", nargs="+", default=None, help="train only these variants")
+    ap.add_argument("--continue-from", type=Path, default=None,
+                    help="a round: continue each fine-tuned variant from ROOT/<variant>/ (e.g. assets/weights)")
+    ap.add_argument("--runs", type=Path, default=None, help="run folders go here (default runs/)")
     ap.add_argument("extra", nargs="*", help="arguments passed on to train_vfhgan.py (after --)")
     args = ap.parse_args()
 
-    jobs = discover(args.only)
+    continue_from = (ROOT / args.continue_from).resolve() if args.continue_from else None
+    runs = (ROOT / args.runs).resolve() if args.runs else None
+    jobs = discover(args.only, continue_from, runs)
     threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                OMP_WAIT_POLICY="PASSIVE")
     done = {n for n, j in jobs.items() if (j.run_dir / "final").exists()}
     for n in sorted(done):
-        print(f"skip {n}: runs/{n}/final exists", flush=True)
+        print(f"skip {n}: {_rel(jobs[n].run_dir)}/final exists", flush=True)
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     failed: list[str] = []
     while True:
@@ -106,7 +140,8 @@ def main() -> int:
                 print(f"done {n} in {took:.1f} min", flush=True)
             else:
                 failed.append(n)
-                print(f"FAILED {n} (exit {rc}) after {took:.1f} min: see runs/{n}.log", flush=True)
+                print(f"FAILED {n} (exit {rc}) after {took:.1f} min: see {_rel(jobs[n].run_dir.parent)}/{n}.log",
+                      flush=True)
         blocked = {n for n, j in jobs.items() if any(d in failed for d in j.needs)}
         ready = [j for n, j in jobs.items()
                  if n not in done and n not in running and n not in failed and n not in blocked
@@ -119,6 +154,11 @@ def main() -> int:
             cmd = [sys.executable, "train/train_vfhgan.py", "--config", str(job.config.relative_to(ROOT))]
             if not job.is_pretrain:
                 cmd += ["--export", args.export]
+            cmd += ["--output-dir", _rel(job.run_dir)]
+            if job.init_from is not None:
+                cmd += ["--init-from", _rel(job.init_from)]
+            if any((job.run_dir / "checkpoints").glob("checkpoint-*")):
+                cmd += ["--resume", "latest"]            # an interrupted run goes on where it stopped
             cmd += args.extra
             if job.name.endswith("-real") and not job.is_pretrain:
                 # then join the degraded-input expert to its clean counterpart with the router
@@ -126,7 +166,8 @@ def main() -> int:
                           "--clean", str(Path(args.export) / job.name.removesuffix("-real")),
                           "--out", args.export, "--cache", str(job.run_dir.relative_to(ROOT) / "router_cache.pt")]
                 cmd = ["bash", "-c", f"{shlex.join(cmd)} && {shlex.join(router)}"]
-            log = open(ROOT / "runs" / f"{job.name}.log", "w")
+            job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+            log = open(job.run_dir.parent / f"{job.name}.log", "w")
             print(f"start {job.name} ({threads} thread(s))", flush=True)
             running[job.name] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
                                                   stderr=subprocess.STDOUT), time.time())

@@ -76,6 +76,7 @@ from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
 from vfhgan_core.step_budget import StepBudget
 from vfhgan_core.training.datasets import experiment_datasets
+from vfhgan_core.training.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")
 
@@ -473,7 +474,14 @@ def train(args: argparse.Namespace) -> int:
         "val_same_recordings": split.same_recordings,
         "num_processes": accelerator.num_processes, "mixed_precision": mixed,
         "device": _device_name(accelerator.device),
+        "variant": exp.variant,
+        "losses": {k: v for k, v in to_dict(exp.losses).items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
     }
+    # the runs behind init_from, kept in the run folder so that a resumed run still knows them
+    earlier_file = out / "earlier_rounds.json"
+    if init_folder is not None and main_proc:
+        earlier_file.write_text(json.dumps(rounds_before(init_folder), indent=2, default=str) + "\n")
+    earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else []
     baseline: dict[str, float] = {}
     last_metrics: dict[str, float] = {}
     # per-band spectral error of the validation frames at every validation (spectral_curves.json)
@@ -657,6 +665,9 @@ def train(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t_start
     extra["steps"] = state.step
     extra["wall_time_s"] = wall
+    if earlier:
+        extra["rounds"] = earlier
+        extra["total"] = rounds_total([*earlier, round_of(extra)])
     if main_proc:
         last_metrics = validate()
         log.info("%d steps in %.1f min (%.2f s/step)", state.step - start_step, wall / 60,

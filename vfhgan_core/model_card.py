@@ -298,6 +298,8 @@ def write_model_card(
     if "wall_time_s" in extra:
         train_rows.append(("training time", f"{float(extra['wall_time_s']) / 60:.1f} min"))
     parts += ["", "## Training", "", _table(train_rows, ("", ""))]
+    if extra.get("rounds"):
+        parts += ["", _rounds_section(extra)]
     if "command" in extra:
         parts += ["", "Command:", "", "```bash", str(extra["command"]), "```"]
 
@@ -335,6 +337,26 @@ def save_model_card(folder: str | Path, card_data: ModelCardData, parts: list[st
     path = Path(folder) / "README.md"
     card.save(path)
     return path
+
+
+def _rounds_section(extra: Mapping[str, Any]) -> str:
+    """The runs these weights went through, oldest first, this run last, and their total."""
+    from vfhgan_core.training.rounds import round_of, rounds_total
+
+    rounds = [*extra["rounds"], round_of(extra)]
+    rows = []
+    for i, r in enumerate(rounds, 1):
+        losses = r.get("losses") or {}
+        switched = ", ".join(f"{k} {_fmt(v)}" for k, v in losses.items()
+                             if k in ("frequency", "radial_spectrum", "lip_reading", "adversarial"))
+        minutes = f"{float(r['wall_time_s']) / 60:.1f}" if r.get("wall_time_s") is not None else "?"
+        rows.append((str(i), str(r.get("device", "?")), _fmt(r.get("steps")), minutes, switched or "?"))
+    total = rounds_total(rounds)
+    by_device = "; ".join(f"{k}: {v / 60:.1f} min" for k, v in total["wall_time_s_by_device"].items())
+    return ("These weights are the last of several training runs, each starting from the one before "
+            "(`training.json`, `rounds`):\n\n" + _table(rows, ("round", "device", "steps", "minutes", "loss weights")) +
+            f"\n\nIn all: {total['steps']} steps; training time {by_device} (the pixel pretrain these "
+            "runs start from is not counted where its run did not record it).")
 
 
 def write_weights_folder(

@@ -1,0 +1,66 @@
+"""Training rounds: the history of weights trained over several runs, sessions and machines.
+
+A shipped variant may be the work of several runs: a GPU campaign, then CPU rounds that each
+start from the weights the round before exported (``init_from``). Each run writes its own facts
+into its weights folder's ``training.json``; this module carries the earlier runs' facts along
+under ``"rounds"``, so the last folder holds the whole history, and sums it, so that the model
+card can say how long the weights trained in all, and on what.
+
+A round is a plain dict: ``variant``, ``device``, ``steps``, ``wall_time_s``, ``command`` and
+``losses`` (the loss weights of that run), all optional. Folders written before rounds were kept
+count as one round made of their own facts.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ROUND_KEYS", "round_of", "rounds_before", "rounds_total"]
+
+#: the facts of a run that a round keeps
+ROUND_KEYS = ("variant", "device", "steps", "wall_time_s", "command", "losses")
+
+
+def round_of(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The round-sized part of one run's ``training.json`` facts."""
+    return {k: facts[k] for k in ROUND_KEYS if k in facts}
+
+
+def rounds_before(init_folder: str | Path | None) -> list[dict[str, Any]]:
+    """Every round that produced the weights in ``init_folder``, oldest first.
+
+    A folder without ``training.json`` (e.g. weights from elsewhere) gives an empty history; one
+    whose ``training.json`` is not JSON raises ``ValueError`` naming the file.
+    """
+    if init_folder is None:
+        return []
+    path = Path(init_folder) / "training.json"
+    if not path.is_file():
+        return []
+    try:
+        facts = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); the weights' training history cannot be read") from None
+    return [dict(r) for r in facts.get("rounds", [])] + [round_of(facts)]
+
+
+def _device_kind(device: str) -> str:
+    return "CPU" if str(device).upper().startswith("CPU") else str(device)
+
+
+def rounds_total(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"rounds": n, "steps": sum, "wall_time_s": sum, "wall_time_s_by_device": {kind: sum}}``.
+
+    Devices are grouped as ``"CPU"`` or the GPU's name. Rounds without a time add none.
+    """
+    by_device: dict[str, float] = {}
+    steps = 0
+    for r in rounds:
+        steps += int(r.get("steps") or 0)
+        if r.get("wall_time_s") is not None:
+            kind = _device_kind(r.get("device", "unknown"))
+            by_device[kind] = by_device.get(kind, 0.0) + float(r["wall_time_s"])
+    return {"rounds": len(rounds), "steps": steps, "wall_time_s": sum(by_device.values()),
+            "wall_time_s_by_device": by_device}
