@@ -5,7 +5,8 @@ The app exists to show what the frequency loss does. These tests run the shipped
 the app does, and check that flipping a switch changes the output *systematically*: the same
 direction in nearly every frame, which noise (rounding, an unlucky frame) does not do.
 Before the GPU campaign (train/README.md §7) the FFL and no-FFL variants agreed to 0.01 dB
-with mixed signs across frames.
+with mixed signs across frames; after it the focal loss alone took energy out of the high band;
+with the radial spectrum term (§8) the switch brings the high band towards the truth.
 """
 from __future__ import annotations
 
@@ -33,24 +34,25 @@ def job(data_dir: Path, detector_model: Path, tmp_path_factory: pytest.TempPathF
     return run_job(store, clip, [FFL, NO_FFL], "simulate", Segment(0.0, 2.0), tmp_path_factory.mktemp("job"))
 
 
-def test_the_frequency_switch_changes_the_high_band_in_every_frame(job) -> None:
-    ffl, no_ffl = job.result.sr[FFL], job.result.sr[NO_FFL]
-    assert ffl.shape == no_ffl.shape and len(ffl) >= 40
+def test_the_frequency_switch_brings_the_high_band_closer_to_the_truth_in_nearly_every_frame(job) -> None:
+    ffl, no_ffl, gt = job.result.sr[FFL], job.result.sr[NO_FFL], job.result.gt
+    assert ffl.shape == no_ffl.shape == gt.shape and len(ffl) >= 40
     band = (0.125, 0.5)       # the evaluation's high band, cycles/pixel of the 128×128 crop
-    e_ffl = np.array([high_frequency_energy(f, band) for f in ffl])
-    e_no = np.array([high_frequency_energy(f, band) for f in no_ffl])
-    # the FFL variant puts less energy in the high band (train/README.md §7): in >= 90 % of frames
-    assert np.mean(e_ffl < e_no) >= 0.9, np.mean(e_ffl < e_no)
-    assert np.mean(e_no / e_ffl) > 1.02
+    e_ffl, e_no, e_gt = (np.array([high_frequency_energy(f, band) for f in frames]) for frames in (ffl, no_ffl, gt))
+    # both restore less fine detail than the face has; the frequency losses (focal + radial
+    # spectrum, train/README.md §8) put more of it back, in >= 90 % of the frames
+    assert np.mean(e_no < e_gt) >= 0.9
+    assert np.mean(e_ffl > e_no) >= 0.9, np.mean(e_ffl > e_no)
+    gap_ffl, gap_no = np.abs(np.log(e_ffl / e_gt)), np.abs(np.log(e_no / e_gt))
+    assert np.mean(gap_ffl < gap_no) >= 0.9, np.mean(gap_ffl < gap_no)
+    assert np.mean(e_ffl / e_no) > 1.03
 
 
-def test_the_frequency_switch_changes_the_scores_the_app_shows(job) -> None:
+def test_the_frequency_switch_costs_no_fidelity_the_app_shows(job) -> None:
     a = job.scores[FFL].per_frame["psnr_y"]
     b = job.scores[NO_FFL].per_frame["psnr_y"]
-    diff = a - b
-    # one direction in nearly every frame, and far from the 0.01 dB the CPU-trained set showed
-    assert max(np.mean(diff > 0), np.mean(diff < 0)) >= 0.9, diff
-    assert abs(diff.mean()) > 0.03
+    # more detail without a PSNR price: the mean difference stays within a tenth of a dB
+    assert abs(float(np.mean(a - b))) < 0.1, np.mean(a - b)
 
 
 # --------------------------------------------------------------------------- the real-world switch

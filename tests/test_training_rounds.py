@@ -18,6 +18,11 @@ def test_weights_written_before_rounds_count_as_one_round_of_their_own_facts(tmp
     (only,) = rounds_before(tmp_path)
     assert only == {k: old[k] for k in ROUND_KEYS if k in old} and "train_clips" not in only
     assert rounds_before(None) == [] and rounds_before(tmp_path / "elsewhere") == []
+    # their loss weights and variant come from the config saved beside them
+    (tmp_path / "experiment.json").write_text(json.dumps(
+        {"variant": "audio-ffl-lip", "losses": {"frequency": 1.0, "frequency_at_64": True, "lip_reading": 2e-4}}))
+    (only,) = rounds_before(tmp_path)
+    assert only["variant"] == "audio-ffl-lip" and only["losses"] == {"frequency": 1.0, "lip_reading": 2e-4}
 
 
 def test_history_grows_by_one_round_per_run_and_sums_per_device(tmp_path: Path) -> None:

@@ -43,7 +43,15 @@ def rounds_before(init_folder: str | Path | None) -> list[dict[str, Any]]:
         facts = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); the weights' training history cannot be read") from None
-    return [dict(r) for r in facts.get("rounds", [])] + [round_of(facts)]
+    last = round_of(facts)
+    experiment = Path(init_folder) / "experiment.json"
+    if ("losses" not in last or "variant" not in last) and experiment.is_file():
+        # folders written before rounds were kept: their loss weights are in the saved config
+        saved = json.loads(experiment.read_text())
+        last.setdefault("variant", saved.get("variant"))
+        last.setdefault("losses", {k: v for k, v in saved.get("losses", {}).items()
+                                   if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return [dict(r) for r in facts.get("rounds", [])] + [last]
 
 
 def _device_kind(device: str) -> str:
