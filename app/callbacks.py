@@ -216,7 +216,7 @@ class AppCallbacks:
         Args:
             video: the video file (mp4, mov, mkv, webm, avi, mpg...).
             audio_conditioning: use the model that listens to the speech.
-            frequency_loss: use the model trained with the focal frequency loss.
+            frequency_loss: use the model trained with the frequency losses (focal and radial spectrum).
             lip_loss: use the model trained with the lip-reading loss.
             mode: "simulate" (degrade the face to 32x32 and compare with the original) or
                 "real" (the face is genuinely low-res; the result is pasted back into the frame).

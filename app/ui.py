@@ -54,13 +54,15 @@ weights each frequency by how wrong it is, so the hard high frequencies are not 
 *Frequency view* tab shows exactly that weight matrix for the selected frame. The **lip-reading loss**
 compares a frozen lip reader's feature maps of the restored and true mouths.
 
-**What the shipped variants show.** At the weight the variants were trained with, the frequency loss
-makes the high band *weaker*, not stronger. Above what 32×32 can hold, the face has about 3 % less energy
-than without the loss, and its spectrum is 0.1–0.16 dB further from the truth, on faces no variant trained
-on. Pulling two spectra together averages away the detail the network is unsure of, and so it works against
-the sharpening of the adversarial term. At ten times the weight the sign turns, slightly. Compare
-`audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The lip-reading loss and the speech
-change the scores only by hundredths of a dB (measurements: `train/README.md` §7).
+**What the shipped variants show.** The focal frequency loss alone, at the weight the variants were first
+trained with, made the high band *weaker*: comparing two spectra as complex numbers is a pixel loss in
+disguise, and it averages away the detail the network is unsure of. So the frequency switch now also turns on a
+**radial spectrum loss**, which asks only for the right *amount* of detail in each ring of the spectrum and
+leaves its phase free. With it, the *frequency loss* variants put back more fine detail and their spectrum
+above what 32×32 can hold is about 0.2–0.3 dB closer to the truth, on faces no variant trained on, for a few
+hundredths of a dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
+lip-reading loss and the speech change the scores only by hundredths of a dB (measurements:
+`train/README.md` §7 and §8).
 
 **Modes.** *Simulate*: the face found in your video is the ground truth; it is degraded to 32×32 and
 restored, so the result can be scored (PSNR-Y, SSIM-Y, ERQA). The degradation is clean bicubic shrinking,
@@ -144,7 +146,7 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                     audio_cb = gr.Checkbox(value=default["audio"], label="Audio conditioning",
                                            info="listen to the speech (CMFE-B)", elem_id="switch-audio")
                     ffl_cb = gr.Checkbox(value=default["frequency_loss"], label="Frequency loss",
-                                         info="trained with the focal frequency loss", elem_id="switch-ffl")
+                                         info="trained with the focal frequency and radial spectrum losses", elem_id="switch-ffl")
                     lip_cb = gr.Checkbox(value=default["lip_loss"], label="Lip-reading loss",
                                          info="trained with the lip-reading loss", elem_id="switch-lip")
                 real_cb = gr.Checkbox(value=False, label="Trained on degraded video (real-world)",
