@@ -475,7 +475,7 @@ def train(args: argparse.Namespace) -> int:
         "num_processes": accelerator.num_processes, "mixed_precision": mixed,
         "device": _device_name(accelerator.device),
         "variant": exp.variant,
-        "losses": {k: v for k, v in to_dict(exp.losses).items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "losses": loss_fn.describe()["weights"],
     }
     # the runs behind init_from, kept in the run folder so that a resumed run still knows them
     earlier_file = out / "earlier_rounds.json"
