@@ -60,3 +60,20 @@ def test_a_round_continues_every_fine_tune_from_its_shipped_weights(runner, tmp_
     with pytest.raises(SystemExit, match="no weights for audio-ffl-lip at"):
         runner.discover(["audio-ffl-lip"], tmp_path / "partial")
     assert set(runner.discover(["noaudio-ffl-lip"], weights)) == {"noaudio-ffl-lip"}  # only those asked for
+
+
+def test_an_audio_graft_round_starts_each_audio_variant_from_its_no_audio_twin(runner, tmp_path: Path) -> None:
+    weights = REPO / "assets" / "weights"
+    jobs = runner.discover(None, weights, tmp_path / "round", graft_audio=True)
+    assert len(jobs) == 9
+    for name, job in jobs.items():
+        if name.startswith("audio-") and not name.endswith("-noattn"):
+            assert job.init_from == weights / name.replace("audio-", "noaudio-", 1), name
+        else:                                    # no-audio variants, and -noattn (no no-audio twin)
+            assert job.init_from == weights / name, name
+    # the twin must exist: a folder with only the audio variant's weights is refused
+    partial = tmp_path / "partial" / "audio-ffl-lip"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SystemExit, match="no weights for audio-ffl-lip at .*noaudio-ffl-lip"):
+        runner.discover(["audio-ffl-lip"], tmp_path / "partial", graft_audio=True)

@@ -22,6 +22,10 @@ total time (:mod:`vfhgan_core.training.rounds`):
 
     python train/train_variants.py --continue-from assets/weights --runs runs/round-2 \
         --jobs 2 --threads 1 -- --max-steps 300
+
+With ``--graft-audio`` a round starts each audio variant from the no-audio variant of the same
+losses instead (``ROOT/noaudio-ffl-lip/`` for ``audio-ffl-lip``), with a fresh audio branch that
+adds nothing at first: audio can then only gain on the no-audio model (train/README §4).
 """
 from __future__ import annotations
 
@@ -64,9 +68,21 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def discover(only: list[str] | None, continue_from: Path | None = None, runs: Path | None = None) -> dict[str, Job]:
+def graft_source(name: str) -> str | None:
+    """The no-audio variant an audio variant is grafted onto (``audio-ffl-lip`` -> ``noaudio-ffl-lip``);
+    None for the variants that are not grafted (no-audio ones, and the attention-free ``-noattn``,
+    whose architecture has no no-audio twin)."""
+    if not name.startswith("audio-") or name.endswith("-noattn"):
+        return None
+    return "no" + name
+
+
+def discover(only: list[str] | None, continue_from: Path | None = None, runs: Path | None = None,
+             graft_audio: bool = False) -> dict[str, Job]:
     """The jobs of the configs; with ``continue_from``, a round: the fine-tunes only, each starting
-    from ``continue_from/<variant>`` (the pretrains and the routed ``-real`` variants are left out)."""
+    from ``continue_from/<variant>`` (the pretrains and the routed ``-real`` variants are left out).
+    With ``graft_audio`` as well, each audio variant starts instead from the no-audio variant of
+    the same losses, ``continue_from/noaudio-<losses>`` (its cross-modal branch fresh; train/README §4)."""
     jobs: dict[str, Job] = {}
     runs = runs or ROOT / "runs"
     for path in sorted(CONFIGS.glob("*.json")):
@@ -78,6 +94,8 @@ def discover(only: list[str] | None, continue_from: Path | None = None, runs: Pa
             if name.startswith("pretrain") or name.endswith("-real") or (only and name not in only):
                 continue
             start = continue_from / name
+            if graft_audio and graft_source(name):
+                start = continue_from / graft_source(name)
             if not (start / "model.safetensors").is_file():
                 raise SystemExit(f"--continue-from {continue_from}: no weights for {name} at {start}")
             jobs[name] = Job(name, path, runs / name, [], False, init_from=start)
@@ -113,13 +131,18 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", default=None, help="train only these variants")
     ap.add_argument("--continue-from", type=Path, default=None,
                     help="a round: continue each fine-tuned variant from ROOT/<variant>/ (e.g. assets/weights)")
+    ap.add_argument("--graft-audio", action="store_true",
+                    help="with --continue-from: start each audio variant from ROOT/noaudio-<same losses>/, its "
+                         "audio branch fresh (it then restores as the no-audio model until the branch learns)")
     ap.add_argument("--runs", type=Path, default=None, help="run folders go here (default runs/)")
     ap.add_argument("extra", nargs="*", help="arguments passed on to train_vfhgan.py (after --)")
     args = ap.parse_args()
 
     continue_from = (ROOT / args.continue_from).resolve() if args.continue_from else None
     runs = (ROOT / args.runs).resolve() if args.runs else None
-    jobs = discover(args.only, continue_from, runs)
+    if args.graft_audio and continue_from is None:
+        ap.error("--graft-audio needs --continue-from (the folder holding the no-audio variants' weights)")
+    jobs = discover(args.only, continue_from, runs, args.graft_audio)
     threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                OMP_WAIT_POLICY="PASSIVE")

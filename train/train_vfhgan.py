@@ -75,13 +75,17 @@ from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscrimin
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
 from vfhgan_core.step_budget import StepBudget
+from vfhgan_core.training.checkpoints import (
+    CHECKPOINT_PREFIX,
+    init_generator_from,
+    list_checkpoints,
+    resolve_init_weights,
+)
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")
 
-CHECKPOINT_PREFIX = "checkpoint-"
-_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 
 
 # --------------------------------------------------------------------------- arguments
@@ -182,44 +186,6 @@ def load_lip_reader(source: str):
             "or train a variant without the lip loss (a '-nolip' config)."
         )
     return LipReader.from_pretrained(source).eval()
-
-
-def resolve_init_weights(path: str) -> Path:
-    """The ``save_pretrained`` folder behind ``init_from``: the folder itself, a run's ``final/``,
-    or a checkpoint's ``ema_generator/`` (the newest checkpoint of a run folder)."""
-    root = Path(path)
-    candidates = [root, root / "final", root / "ema_generator"]
-    ckpts = list_checkpoints(root / "checkpoints")
-    if ckpts:
-        candidates.append(ckpts[-1] / "ema_generator")
-    for c in candidates:
-        if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
-            return c
-    raise WeightsNotFoundError(
-        f"init_from {path!r} holds no generator weights (looked for config.json + model.safetensors in "
-        f"{', '.join(str(c) for c in candidates)}). Run the pretrain config first, or set init_from to null."
-    )
-
-
-def init_generator_from(generator: VFHGANGenerator, path: str | Path) -> Path:
-    """Copy pretrained weights into ``generator``; the architectures must be the same."""
-    folder = resolve_init_weights(str(path))
-    source = VFHGANGenerator.from_pretrained(folder)
-    if source.config != generator.config:
-        raise VFHGANError(
-            f"init_from {folder} is a generator of another architecture: {to_dict(source.config)} "
-            f"vs this run's {to_dict(generator.config)}. Start from the pretrain of the same architecture."
-        )
-    generator.load_state_dict(source.state_dict())
-    return folder
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_RE.match(p.name)) and p.is_dir()]
-    return [p for _, p in sorted(found)]
 
 
 def split_output(out: DiscriminatorOutput, n: int) -> tuple[DiscriminatorOutput, DiscriminatorOutput]:
