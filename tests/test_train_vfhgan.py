@@ -215,6 +215,30 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     assert "radial_spectrum 0.001" in card and f"In all: {total['steps']} steps" in card
 
 
+def test_an_audio_run_grafts_onto_a_no_audio_twin(setup, pretrained, tmp_path: Path) -> None:
+    """``--init-from`` a no-audio generator that differs only in ``use_audio``: the trunk is copied,
+    the audio branch starts fresh, and the run trains and exports an audio variant."""
+    from dataclasses import replace
+
+    audio = VFHGANGenerator.from_pretrained(pretrained / "final")
+    twin = VFHGANGenerator(replace(audio.config, use_audio=False))
+    twin.load_state_dict({k: v for k, v in audio.state_dict().items() if not k.startswith("cross_modal.")})
+    twin.save_pretrained(tmp_path / "noaudio")
+    proc = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "run",
+                    "--init-from", tmp_path / "noaudio", "--max-steps", "2", "--export", tmp_path / "weights"))
+    assert "audio graft: every weight but the cross-modal branch" in proc.stderr
+    out = load_generator("audio-ffl-lip", source=tmp_path / "weights")
+    assert out.config.use_audio and out.cross_modal is not None
+    # the other way round (an audio generator into a no-audio run) is refused, naming the cause
+    cfg = json.loads(setup["config"].read_text())
+    cfg["variant"] = "noaudio-ffl-lip"
+    cfg["generator"]["use_audio"] = False
+    (tmp_path / "noaudio.json").write_text(json.dumps(cfg))
+    refused = _run(SCRIPT, "--config", tmp_path / "noaudio.json", "--output-dir", tmp_path / "run2",
+                   "--init-from", pretrained / "final", "--max-steps", "2")
+    assert refused.returncode != 0 and "another architecture" in refused.stderr
+
+
 def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
     full, _ = uninterrupted
     out = setup["runs"] / "killed"

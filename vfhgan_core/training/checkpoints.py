@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,8 @@ from vfhgan_core.models.generator import VFHGANGenerator
 
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+
+log = logging.getLogger(__name__)
 
 
 def resolve_init_weights(path: str) -> Path:
@@ -54,6 +57,9 @@ def init_generator_from(generator: VFHGANGenerator, path: str | Path) -> Path:
     if graft and (unexpected or any(not k.startswith("cross_modal.") for k in missing)):
         raise VFHGANError(f"audio graft from {folder}: weights outside the cross-modal branch do not match "
                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    if graft:
+        log.info("audio graft: every weight but the cross-modal branch from the no-audio generator %s; "
+                 "the branch starts fresh (%d tensors)", folder, len(missing))
     return folder
 
 
