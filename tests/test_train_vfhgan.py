@@ -211,7 +211,8 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     assert total["wall_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in again["rounds"]) + again["wall_time_s"])
     assert list(total["wall_time_s_by_device"]) == ["CPU"]
     card = (out / "README.md").read_text()
-    assert "| round | device | steps | minutes | loss weights |" in card
+    assert "| round | variant | device | steps | minutes | loss weights |" in card
+    assert "| 1 | `pretrain-smoke` |" in card and "| 2 | `audio-ffl-lip` |" in card
     assert "radial_spectrum 0.001" in card and f"In all: {total['steps']} steps" in card
 
 
@@ -224,11 +225,17 @@ def test_an_audio_run_grafts_onto_a_no_audio_twin(setup, pretrained, tmp_path: P
     twin = VFHGANGenerator(replace(audio.config, use_audio=False))
     twin.load_state_dict({k: v for k, v in audio.state_dict().items() if not k.startswith("cross_modal.")})
     twin.save_pretrained(tmp_path / "noaudio")
+    (tmp_path / "noaudio" / "training.json").write_text(json.dumps(
+        {"variant": "noaudio-ffl-lip", "device": "CPU (x86_64, 2 cores)", "steps": 2, "wall_time_s": 1.0}))
     proc = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "run",
                     "--init-from", tmp_path / "noaudio", "--max-steps", "2", "--export", tmp_path / "weights"))
     assert "audio graft: every weight but the cross-modal branch" in proc.stderr
     out = load_generator("audio-ffl-lip", source=tmp_path / "weights")
     assert out.config.use_audio and out.cross_modal is not None
+    # the card shows the lineage: the twin's round, then this one, and says what that means
+    card = (tmp_path / "weights" / "audio-ffl-lip" / "README.md").read_text()
+    assert "| 1 | `noaudio-ffl-lip` |" in card and "| 2 | `audio-ffl-lip` |" in card
+    assert "grafted onto its no-audio twin" in card
     # the other way round (an audio generator into a no-audio run) is refused, naming the cause
     cfg = json.loads(setup["config"].read_text())
     cfg["variant"] = "noaudio-ffl-lip"

@@ -350,11 +350,18 @@ def _rounds_section(extra: Mapping[str, Any]) -> str:
         switched = ", ".join(f"{k} {_fmt(v)}" for k, v in losses.items()
                              if k in ("frequency", "radial_spectrum", "lip_reading", "adversarial"))
         minutes = f"{float(r['wall_time_s']) / 60:.1f}" if r.get("wall_time_s") is not None else "?"
-        rows.append((str(i), str(r.get("device", "?")), _fmt(r.get("steps")), minutes, switched or "?"))
+        rows.append((str(i), f"`{r['variant']}`" if r.get("variant") else "?", str(r.get("device", "?")),
+                     _fmt(r.get("steps")), minutes, switched or "?"))
     total = rounds_total(rounds)
     by_device = "; ".join(f"{k}: {v / 60:.1f} min" for k, v in total["wall_time_s_by_device"].items())
+    grafted = any(r.get("variant") and r["variant"] != rounds[-1].get("variant") and not r["variant"].startswith("pretrain")
+                  for r in rounds[:-1])
+    note = (" A round of another variant is where these weights started from weights of that variant: an audio "
+            "variant grafted onto its no-audio twin (train/README.md §9) shares its trunk's history."
+            if grafted else "")
     return ("These weights are the last of several training runs, each starting from the one before "
-            "(`training.json`, `rounds`):\n\n" + _table(rows, ("round", "device", "steps", "minutes", "loss weights")) +
+            f"(`training.json`, `rounds`).{note}\n\n" +
+            _table(rows, ("round", "variant", "device", "steps", "minutes", "loss weights")) +
             f"\n\nIn all: {total['steps']} steps; training time {by_device} (the pixel pretrain these "
             "runs start from is not counted where its run did not record it).")
 
