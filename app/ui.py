@@ -59,10 +59,11 @@ trained with, made the high band *weaker*: comparing two spectra as complex numb
 disguise, and it averages away the detail the network is unsure of. So the frequency switch now also turns on a
 **radial spectrum loss**, which asks only for the right *amount* of detail in each ring of the spectrum and
 leaves its phase free. With it, the *frequency loss* variants put back more fine detail and their spectrum
-above what 32×32 can hold is about 0.2–0.3 dB closer to the truth, on faces no variant trained on, for a few
+above what 32×32 can hold is about 0.4–0.5 dB closer to the truth, on faces no variant trained on, for a few
 hundredths of a dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
-lip-reading loss and the speech change the scores only by hundredths of a dB (measurements:
-`train/README.md` §7 and §8).
+lip-reading loss changes the scores only by hundredths of a dB. The audio variants start from the no-audio
+ones' weights, so audio now costs new faces only a few hundredths of a dB, but they do not yet use what the
+speech says: silence gives the same faces (measurements: `train/README.md` §7, §8 and §9).
 
 **Modes.** *Simulate*: the face found in your video is the ground truth; it is degraded to 32×32 and
 restored, so the result can be scored (PSNR-Y, SSIM-Y, ERQA). The degradation is clean bicubic shrinking,
