@@ -235,7 +235,7 @@ def test_an_audio_run_grafts_onto_a_no_audio_twin(setup, pretrained, tmp_path: P
     # the card shows the lineage: the twin's round, then this one, and says what that means
     card = (tmp_path / "weights" / "audio-ffl-lip" / "README.md").read_text()
     assert "| 1 | `noaudio-ffl-lip` |" in card and "| 2 | `audio-ffl-lip` |" in card
-    assert "grafted onto its no-audio twin" in card
+    assert "started from the weights of its no-audio twin" in card
     # the other way round (an audio generator into a no-audio run) is refused, naming the cause
     cfg = json.loads(setup["config"].read_text())
     cfg["variant"] = "noaudio-ffl-lip"

@@ -25,6 +25,7 @@ from vfhgan_core.experiment import load_experiment
 from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE, SpectralCurves
+from vfhgan_core.training.checkpoints import list_checkpoints
 
 log = logging.getLogger("export_weights")
 
@@ -34,7 +35,7 @@ def find_export_source(source: Path) -> tuple[Path, Path, dict, dict]:
     if (source / "final" / "model.safetensors").is_file():
         source = source / "final"
     elif (source / "checkpoints").is_dir():
-        ckpts = sorted(p for p in (source / "checkpoints").glob("checkpoint-*") if p.is_dir())
+        ckpts = list_checkpoints(source / "checkpoints")
         if not ckpts:
             raise WeightsNotFoundError(f"{source} has neither final/ nor a checkpoint to export")
         source = ckpts[-1]

@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vfhgan_core.variants import parse_variant, variant_name
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "train" / "configs"
 NOT_VARIANTS = {"smoke", "lipreader_grid"}
@@ -72,9 +74,10 @@ def graft_source(name: str) -> str | None:
     """The no-audio variant an audio variant is grafted onto (``audio-ffl-lip`` -> ``noaudio-ffl-lip``);
     None for the variants that are not grafted (no-audio ones, and the attention-free ``-noattn``,
     whose architecture has no no-audio twin)."""
-    if not name.startswith("audio-") or name.endswith("-noattn"):
+    switches = parse_variant(name)
+    if not switches["audio"] or not switches["attention"]:
         return None
-    return "no" + name
+    return variant_name(**{**switches, "audio": False})
 
 
 def discover(only: list[str] | None, continue_from: Path | None = None, runs: Path | None = None,

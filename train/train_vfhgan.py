@@ -87,7 +87,6 @@ from vfhgan_core.training.rounds import round_of, rounds_before, rounds_total
 log = logging.getLogger("train_vfhgan")
 
 
-
 # --------------------------------------------------------------------------- arguments
 
 

@@ -356,9 +356,8 @@ def _rounds_section(extra: Mapping[str, Any]) -> str:
     by_device = "; ".join(f"{k}: {v / 60:.1f} min" for k, v in total["wall_time_s_by_device"].items())
     grafted = any(r.get("variant") and r["variant"] != rounds[-1].get("variant") and not r["variant"].startswith("pretrain")
                   for r in rounds[:-1])
-    note = (" A round of another variant is where these weights started from weights of that variant: an audio "
-            "variant grafted onto its no-audio twin (train/README.md §9) shares its trunk's history."
-            if grafted else "")
+    note = (" Rounds of another variant came first: this audio variant started from the weights of its no-audio "
+            "twin, with a fresh audio branch (an audio graft, train/README.md §9)." if grafted else "")
     return ("These weights are the last of several training runs, each starting from the one before "
             f"(`training.json`, `rounds`).{note}\n\n" +
             _table(rows, ("round", "variant", "device", "steps", "minutes", "loss weights")) +
