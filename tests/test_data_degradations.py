@@ -12,6 +12,7 @@ from vfhgan_core.data.degradations import (
     degrade_clip,
     gaussian_kernel,
     h264_round_trip,
+    occlude_mouth,
 )
 from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade
@@ -25,12 +26,17 @@ OFF = dict(blur_prob=0.0, gaussian_noise_prob=0.0, poisson_noise_prob=0.0, jpeg_
 
 
 @pytest.fixture(scope="module")
-def hr(data_dir, detector_model) -> np.ndarray:
-    """Five 128×128 face crops of an HDTF clip (a 512×512 source: real detail to lose)."""
+def face_clip(data_dir, detector_model):
+    """0.2 s of an HDTF clip through the face pipeline (a 512×512 source: real detail to lose)."""
     config = DetectorConfig(model_path=str(detector_model))
-    clip = extract_face_clip(str(data_dir / "hdtf" / "WDA_KatieHill_000.mp4"), load_face_detector(config),
+    return extract_face_clip(str(data_dir / "hdtf" / "WDA_KatieHill_000.mp4"), load_face_detector(config),
                              PipelineConfig(detector=config), start=2.0, duration=0.2, require_audio=False)
-    return clip.hr[:5]
+
+
+@pytest.fixture(scope="module")
+def hr(face_clip) -> np.ndarray:
+    """Five 128×128 face crops."""
+    return face_clip.hr[:5]
 
 
 def _only(**changes) -> DegradationConfig:
@@ -136,3 +142,36 @@ def test_bad_frames_are_refused(hr) -> None:
     with pytest.raises(ValueError, match="cannot be shrunk x4"):
         degrade_clip(np.ascontiguousarray(hr[:, :126, :126]))
     assert isinstance(degrade_clip(hr, seed=1)[1], DegradationParams)
+
+
+def test_occluding_the_mouth_blurs_the_mouth_box_and_nothing_else(face_clip) -> None:
+    lr = degrade(face_clip.hr[:5], 4)
+    boxes = face_clip.mouth_boxes[:5]
+    hidden = occlude_mouth(lr, boxes, 4)
+    assert hidden.shape == lr.shape and hidden.dtype == np.uint8
+    changed = np.abs(hidden.astype(int) - lr.astype(int)).max(axis=-1) > 0          # (T, h, w)
+    for frame, box in zip(changed, boxes / 4):
+        x1, y1, x2, y2 = box
+        ys, xs = np.nonzero(frame)
+        # what changed lies in the box (plus the one-pixel feather) and covers most of it
+        assert xs.min() >= np.floor(x1) - 1 and xs.max() <= np.ceil(x2) and ys.min() >= np.floor(y1) - 1
+        assert ys.max() <= np.ceil(y2)
+        assert frame.sum() > 0.6 * (x2 - x1) * (y2 - y1)
+    # the lips' detail is gone: the box's local contrast falls to a fraction of what it was
+    x1, y1, x2, y2 = np.round(boxes[0] / 4).astype(int)
+    before = lr[0, y1:y2, x1:x2].astype(float)
+    after = hidden[0, y1:y2, x1:x2].astype(float)
+    assert np.abs(np.diff(after, axis=0)).mean() < 0.4 * np.abs(np.diff(before, axis=0)).mean()
+    # one box for every frame broadcasts; a wider margin changes more pixels
+    np.testing.assert_array_equal(occlude_mouth(lr, boxes[0], 4)[0], occlude_mouth(lr[:1], boxes[:1], 4)[0])
+    wider = occlude_mouth(lr, boxes, 4, margin=0.3)
+    assert (np.abs(wider.astype(int) - lr.astype(int)).max(axis=-1) > 0).sum() > changed.sum()
+
+
+def test_occluding_the_mouth_refuses_bad_input(hr) -> None:
+    lr = degrade(hr, 4)
+    box = np.array([40.0, 70.0, 88.0, 100.0])
+    with pytest.raises(ValueError, match="uint8 frames"):
+        occlude_mouth(lr.astype(np.float32), box, 4)
+    with pytest.raises(ValueError, match="sigma > 0"):
+        occlude_mouth(lr, box, 4, sigma=0)

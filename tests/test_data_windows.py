@@ -168,6 +168,32 @@ def test_geometric_jitter_moves_frames_boxes_and_lr_alike(shard) -> None:
         FrameWindowDataset([shard], geometric_jitter=-0.1)
 
 
+def test_mouth_occlusion_hides_the_mouth_of_some_lr_windows_only(shard) -> None:
+    plain = FrameWindowDataset([shard], seq_len=2, train=True, seed=5)
+    hidden = FrameWindowDataset([shard], seq_len=2, train=True, seed=5, mouth_occlusion=0.5)
+    flags = [hidden.mouth_occluded(i) for i in range(40)]
+    assert 8 <= sum(flags) <= 32                                        # about half the samples
+    for i, flag in enumerate(flags[:8]):
+        a, b = plain[i], hidden[i]
+        assert hidden.sample_position(i) == plain.sample_position(i)     # the same frames are drawn
+        assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["mel"], b["mel"])
+        if not flag:
+            assert torch.equal(a["lr"], b["lr"])
+            continue
+        moved = (b["lr"] - a["lr"]).abs().amax(dim=2)                    # (S, F, h, w)
+        assert bool((moved.flatten(2).amax(dim=2) > 0.05).all())         # every frame of every window
+        # ... only around the target's mouth box (LR pixels, with the one-pixel feather)
+        for s, box in enumerate(b["mouth_boxes"] / 4):
+            ys, xs = torch.nonzero(moved[s].amax(dim=0) > 0, as_tuple=True)
+            assert int(xs.min()) >= int(box[0]) - 1 and int(xs.max()) <= int(box[2]) + 1
+            assert int(ys.min()) >= int(box[1]) - 1 and int(ys.max()) <= int(box[3]) + 1
+    val = FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=2, mouth_occlusion=1.0)
+    ref = FrameWindowDataset([shard], seq_len=2, train=False, samples_per_clip=2)
+    assert torch.equal(val[1]["lr"], ref[1]["lr"])                      # validation is never occluded
+    with pytest.raises(ValueError, match="mouth_occlusion"):
+        FrameWindowDataset([shard], mouth_occlusion=1.5)
+
+
 def test_blind_degradation_degrades_each_sample_by_its_own_draw(shard) -> None:
     from vfhgan_core.data.degradations import DegradationConfig
 

@@ -178,6 +178,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             max_clips=args.max_clips,
             training_clips=args.training_clips,
             speech=args.speech,
+            occlude_mouth=args.occlude_mouth,
             blind_degradation=DegradationConfig() if args.degrade == "blind" else None,
             degradation_seed=args.degrade_seed,
         )
@@ -355,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the audio variants hear: matched (default, the clip's own speech), reversed (the "
                         "clip's speech windows in reverse order: same voice, out of step with the lips) or "
                         "silence; an ablation of the speech input")
+    p.add_argument("--occlude-mouth", action="store_true",
+                   help="blur the mouth of every LR input frame beyond reading, so that only the speech can tell "
+                        "the audio variants its shape (compare an audio variant with its no-audio twin)")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
     p.add_argument("--workers", type=int, default=2,

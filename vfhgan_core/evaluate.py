@@ -47,7 +47,7 @@ import torch
 
 from vfhgan_core.audio import AudioConfig, silent_mel_windows
 from vfhgan_core.config import to_dict
-from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
+from vfhgan_core.data.degradations import DegradationConfig, degrade_clip, occlude_mouth
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.data.windows import DataSplitError, find_clip_shards
@@ -137,6 +137,10 @@ class EvaluationConfig:
             its own fixed draw (seeded by ``degradation_seed`` and the clip id), and the report
             lists the parameters applied to every clip. ``None``: the clean degradation.
         degradation_seed: seed of those draws.
+        occlude_mouth: blur the mouth of every LR frame beyond reading after degrading it
+            (:func:`vfhgan_core.data.degradations.occlude_mouth`, with each frame's mouth
+            box), so that the mouth can only be restored from the speech: what an audio
+            variant gains over its no-audio twin here is what it takes from the speech.
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -153,6 +157,7 @@ class EvaluationConfig:
     speech: str = "matched"
     blind_degradation: Optional[DegradationConfig] = None
     degradation_seed: int = 0
+    occlude_mouth: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -331,6 +336,8 @@ def evaluate_clip(
         applied = params.to_dict()
     else:
         lr = degrade(gt, scale=config.scale, method=config.degradation)
+    if config.occlude_mouth:
+        lr = occlude_mouth(lr, shard.mouth_boxes, config.scale)
     mel = speech_windows_for(shard.mel_windows, config.speech)
     outputs = {"bicubic": bicubic_x4(lr, config.scale)}
     for name, gen in generators.items():

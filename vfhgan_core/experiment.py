@@ -90,6 +90,10 @@ class DataConfig:
             contrast, saturation) applied alike to a training sample's LR and HR frames.
         geometric_jitter: strength (0–1) of a random scale (±10 %), rotation (±10°) and shift
             (±6 %) of a training sample's HR frames, from which its LR frames are then made.
+        mouth_occlusion: share of training samples whose LR mouth is blurred beyond reading
+            (:func:`vfhgan_core.data.degradations.occlude_mouth`): the mouth of those samples
+            is only determined by the speech, which gives the audio branch something to learn.
+            Use the same value for an audio variant and its no-audio twin.
         speaker_sampling_power: a training speaker's share of the samples is ∝ its
             frames to this power: 1 = every frame alike (the largest speaker dominates),
             0 = every speaker alike, 0.5 = a middle way for one large and many small speakers
@@ -119,6 +123,7 @@ class DataConfig:
     hflip_prob: float = 0.5
     color_jitter: float = 0.0
     geometric_jitter: float = 0.0
+    mouth_occlusion: float = 0.0
     speaker_sampling_power: float = 1.0
     val_seq_len: int = 5
     val_samples_per_clip: int = 4
@@ -160,6 +165,8 @@ class DataConfig:
             problems.append(f"data.color_jitter must be in [0, 1], got {self.color_jitter}")
         if not 0.0 <= self.geometric_jitter <= 1.0:
             problems.append(f"data.geometric_jitter must be in [0, 1], got {self.geometric_jitter}")
+        if not 0.0 <= self.mouth_occlusion <= 1.0:
+            problems.append(f"data.mouth_occlusion must be in [0, 1], got {self.mouth_occlusion}")
         if not 0.0 <= self.speaker_sampling_power <= 1.0:
             problems.append(f"data.speaker_sampling_power must be in [0, 1], got {self.speaker_sampling_power}")
         if self.max_train_clips is not None and self.max_train_clips < 1:

@@ -265,7 +265,9 @@ def write_model_card(
         ("augmentation", ", ".join([f"horizontal flip p = {_fmt(data.hflip_prob)}"]
                                    + ([f"colour jitter {_fmt(data.color_jitter)}"] if data.color_jitter else [])
                                    + ([f"geometric jitter {_fmt(data.geometric_jitter)}"]
-                                      if data.geometric_jitter else []))),
+                                      if data.geometric_jitter else [])
+                                   + ([f"mouth occlusion p = {_fmt(data.mouth_occlusion)}"]
+                                      if data.mouth_occlusion else []))),
     ]
     split_lines = ["The split is by speaker: no validation speaker is seen in training."]
     dropped = dict(extra.get("val_same_recordings") or {})

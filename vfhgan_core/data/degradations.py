@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DegradationConfig", "DegradationParams", "RESIZE_METHODS", "degrade_clip", "draw_params"]
+__all__ = ["DegradationConfig", "DegradationParams", "RESIZE_METHODS", "degrade_clip", "draw_params", "occlude_mouth"]
 
 #: downsampling methods the chain draws from
 RESIZE_METHODS = ("bicubic_antialias", "bicubic", "area", "bilinear")
@@ -336,3 +336,48 @@ def degrade_clip(hr: np.ndarray, config: DegradationConfig = DegradationConfig()
         x = _noise(x, p.second_gaussian_sigma, p.gray_noise, 0.0, gen)
         x = _compress(x.clamp(0, 255), p.second_jpeg_quality, p.second_h264_kbps)
     return _to_uint8(x), p
+
+
+def occlude_mouth(lr: np.ndarray, boxes: np.ndarray, scale: int, sigma: float = 3.0,
+                  margin: float = 0.0) -> np.ndarray:
+    """Blur the mouth of LR face crops until its shape can no longer be read from the pixels.
+
+    A hard case for the video alone: a hand, a microphone, motion blur or heavy compression
+    over the lips. The mouth's shape then has to come from elsewhere (the speech, for the
+    audio-conditioned generator). Training with some occluded samples gives the audio branch
+    something to learn that the frames do not already carry; evaluating on occluded inputs
+    measures whether it learnt it.
+
+    Args:
+        lr: uint8 ``(..., h, w, 3)`` LR frames.
+        boxes: ``(..., 4)`` mouth boxes ``x1, y1, x2, y2`` in HR pixels, one per frame
+            (leading dimensions as ``lr``'s or broadcastable to them).
+        scale: HR side / LR side (the boxes are divided by it).
+        sigma: Gaussian blur inside the box, in LR pixels.
+        margin: the box grows by this share of its size on every side.
+
+    Returns:
+        uint8 frames of ``lr``'s shape: inside the grown box the heavily blurred frame, a
+        one-pixel feather at its edge, the rest unchanged.
+    """
+    lr = np.asarray(lr)
+    if lr.dtype != np.uint8 or lr.ndim < 3 or lr.shape[-1] != 3:
+        raise ValueError(f"lr must be uint8 frames (..., h, w, 3), got {lr.dtype} {lr.shape}")
+    if sigma <= 0 or margin < 0 or scale < 1:
+        raise ValueError(f"need sigma > 0, margin >= 0 and scale >= 1, got {sigma}, {margin}, {scale}")
+    h, w = lr.shape[-3:-1]
+    lead = lr.shape[:-3]
+    boxes = np.broadcast_to(np.asarray(boxes, dtype=np.float64), lead + (4,)).reshape(-1, 4) / scale
+    frames = lr.reshape((-1, h, w, 3))
+    out = np.empty_like(frames)
+    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
+    for i, (frame, (x1, y1, x2, y2)) in enumerate(zip(frames, boxes)):
+        gx, gy = margin * (x2 - x1), margin * (y2 - y1)
+        # distance (LR px) inside the grown box's edge, clipped to a one-pixel ramp
+        inside_x = np.minimum(xs - (x1 - gx), (x2 + gx) - xs)
+        inside_y = np.minimum(ys - (y1 - gy), (y2 + gy) - ys)
+        mask = np.clip(np.minimum(inside_y[:, None], inside_x[None, :]) + 0.5, 0.0, 1.0)[..., None]
+        blurred = cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101)
+        mixed = frame.astype(np.float32) * (1.0 - mask) + blurred.astype(np.float32) * mask
+        out[i] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return out.reshape(lr.shape)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip, draw_params
+from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip, draw_params, occlude_mouth
 from vfhgan_core.data.fingerprints import find_same_recordings, shard_fingerprint
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, ShardError, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
@@ -400,6 +400,11 @@ class FrameWindowDataset(Dataset):
         geometric_jitter: strength of a random scale / rotation / shift of a training
             sample's HR frames (:func:`geometric_transform`, the same map for every frame of
             the sample; 0 = off); its LR frames are then degraded from the moved HR frames.
+        mouth_occlusion: probability that a training sample's LR frames have their mouth
+            blurred beyond reading (:func:`~vfhgan_core.data.degradations.occlude_mouth`, every
+            frame of every window, with the target frame's mouth box), so that the mouth
+            has to be restored from the speech; 0 = off (samples are drawn exactly as before
+            the option existed).
         blind: a random real-video degradation chain
             (:class:`~vfhgan_core.data.degradations.DegradationConfig`) used instead of
             ``degradation``: one draw per sample, a pure function of ``seed`` and the sample's
@@ -430,6 +435,7 @@ class FrameWindowDataset(Dataset):
         color_jitter: float = 0.0,
         geometric_jitter: float = 0.0,
         blind: DegradationConfig | None = None,
+        mouth_occlusion: float = 0.0,
     ) -> None:
         if num_frames < 1 or num_frames % 2 == 0:
             raise ValueError(f"num_frames must be odd and >= 1, got {num_frames}")
@@ -441,6 +447,8 @@ class FrameWindowDataset(Dataset):
             raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}")
         if not 0.0 <= geometric_jitter <= 1.0:
             raise ValueError(f"geometric_jitter must be in [0, 1], got {geometric_jitter}")
+        if not 0.0 <= mouth_occlusion <= 1.0:
+            raise ValueError(f"mouth_occlusion must be in [0, 1], got {mouth_occlusion}")
         if samples_per_clip < 1 or length < 1:
             raise ValueError("samples_per_clip and length must be >= 1")
         items = list(shards)
@@ -461,6 +469,7 @@ class FrameWindowDataset(Dataset):
         self.length = int(length)
         self.color_jitter = float(color_jitter)
         self.geometric_jitter = float(geometric_jitter)
+        self.mouth_occlusion = float(mouth_occlusion)
         self.degradation, self.scale = degradation, scale
         if blind is not None and blind.scale != scale:
             raise ValueError(f"the blind degradation's scale {blind.scale} differs from the dataset's {scale}")
@@ -496,14 +505,18 @@ class FrameWindowDataset(Dataset):
 
     def sample_position(self, index: int) -> tuple[int, int, bool]:
         """``(clip index, first frame, mirrored)`` of sample ``index``."""
-        ci, start, flip, _, _ = self._draw(index)
+        ci, start, flip, _, _, _ = self._draw(index)
         return ci, start, flip
 
-    def _draw(self, index: int) -> tuple[int, int, bool, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
-        """Clip, start, mirroring, colour map and geometric map (``None``: unchanged) of sample ``index``."""
+    def mouth_occluded(self, index: int) -> bool:
+        """Whether sample ``index`` has its LR mouth blurred (``mouth_occlusion``)."""
+        return self._draw(index)[5]
+
+    def _draw(self, index: int) -> tuple[int, int, bool, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None, bool]:
+        """Clip, start, mirroring, colour map, geometric map (``None``: unchanged) and mouth occlusion of sample ``index``."""
         if not self.train:
             ci, start = self._fixed[index]
-            return ci, start, False, None, None
+            return ci, start, False, None, None, False
         rng = np.random.default_rng([self.seed, int(index)])
         ci = int(rng.choice(len(self.clips), p=self._clip_p))
         start = int(rng.integers(0, self.clips[ci].num_frames - self.seq_len + 1))
@@ -511,7 +524,9 @@ class FrameWindowDataset(Dataset):
         colour = color_transform(rng, self.color_jitter) if self.color_jitter > 0 else None
         moved = (geometric_transform(rng, self.geometric_jitter, self.clips[ci].hr.shape[1])
                  if self.geometric_jitter > 0 else None)
-        return ci, start, flip, colour, moved
+        # drawn last, and only when on, so that the draws above are those of a run without it
+        occluded = bool(self.mouth_occlusion > 0 and rng.random() < self.mouth_occlusion)
+        return ci, start, flip, colour, moved, occluded
 
     def _blind_seed(self, index: int) -> int:
         """Seed of sample ``index``'s blind degradation (training and validation draws kept apart)."""
@@ -526,7 +541,7 @@ class FrameWindowDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0 or (not self.train and index >= len(self._fixed)):
             raise IndexError(index)
-        ci, start, flip, colour, moved = self._draw(index)
+        ci, start, flip, colour, moved, occluded = self._draw(index)
         clip = self.clips[ci]
         j = self.num_frames // 2
         targets = np.arange(start, start + self.seq_len)
@@ -554,6 +569,8 @@ class FrameWindowDataset(Dataset):
             corners = boxes[:, [[0, 1], [2, 1], [0, 3], [2, 3]]]        # (S, 4 corners, 2)
             mapped = transform_points(corners, moved)
             boxes = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1).clip(0, side)
+        if occluded:
+            lr = occlude_mouth(lr, boxes[:, None, :], self.scale)     # each window with its target's box
         if flip:
             lr = lr[..., ::-1, :]
             hr = hr[..., ::-1, :]

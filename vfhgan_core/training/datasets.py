@@ -53,6 +53,7 @@ def experiment_datasets(exp: ExperimentConfig, length: int) -> ExperimentData:
     train = FrameWindowDataset(train_clips, d.num_frames, d.seq_len, train=True, seed=exp.optim.seed,
                                hflip_prob=d.hflip_prob, length=length, clip_weights=clip_weights,
                                color_jitter=d.color_jitter, geometric_jitter=d.geometric_jitter,
+                               mouth_occlusion=d.mouth_occlusion,
                                degradation=d.degradation, scale=d.scale, blind=d.blind_degradation)
     val = FrameWindowDataset(val_clips, d.num_frames, d.val_seq_len, train=False, seed=exp.optim.seed,
                              samples_per_clip=d.val_samples_per_clip, degradation=d.degradation, scale=d.scale,
