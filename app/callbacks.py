@@ -33,7 +33,7 @@ from vfhgan_core.errors import (
     WeightsNotFoundError,
 )
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.media import probe_video
+from vfhgan_core.io import probe_video
 from vfhgan_core.variants import parse_variant, variant_name
 
 from .models import ModelStore

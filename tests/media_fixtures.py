@@ -62,7 +62,7 @@ def read_frames(path: str | Path, count: int = 1, step: int = 1) -> np.ndarray:
 def decode_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
     """Decode all audio of ``path`` straight from the stream: float32 mono (N,) at ``rate`` Hz.
 
-    Independent of :mod:`vfhgan_core.media` (no alignment to the video), so tests can
+    Independent of :mod:`vfhgan_core.io` (no alignment to the video), so tests can
     compare the library's output with it.
     """
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)

@@ -19,7 +19,7 @@ from gradio_client.exceptions import AppError
 
 from app_fixtures import MISSING, PERTURBED, PLAIN, AppServer, make_test_weights
 from media_fixtures import truncate_copy, zero_frame_mkv
-from vfhgan_core.media import probe_video, read_audio, read_video, write_video
+from vfhgan_core.io import probe_video, read_audio, read_video, write_video
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 GRID_A = EXAMPLES / "grid_s1_bbaf2n.mp4"

@@ -65,7 +65,7 @@ def test_prepare_cli_reports_counts(data_dir: Path, detector_model: Path, tmp_pa
 @pytest.fixture(scope="module")
 def faceless_clip(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A real GRID clip's plain background (top-left corner, no face) with its real speech."""
-    from vfhgan_core.media import read_audio, read_video, write_video
+    from vfhgan_core.io import read_audio, read_video, write_video
 
     src = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
     clip = read_video(src)

@@ -8,7 +8,7 @@ import pytest
 
 from vfhgan_core.evaluation import score_frames
 from vfhgan_core.faces.crops import degrade
-from vfhgan_core.media import read_video
+from vfhgan_core.io import read_video
 from vfhgan_core.pipelines.restore import bicubic_x4
 
 

@@ -295,7 +295,7 @@ def test_from_pretrained_reads_an_offline_hub_cache_with_subfolder(offline_hub_c
 def test_runs_on_real_speech_windows(grid_clip):
     """A GRID clip's frames (resized to 32×32) and real mel windows from the audio pipeline."""
     from vfhgan_core.faces.clip import speech_windows
-    from vfhgan_core.media import read_video
+    from vfhgan_core.io import read_video
 
     video = read_video(grid_clip, max_frames=12)
     _, windows, has_audio = speech_windows(str(grid_clip), np.asarray(video.timestamps))

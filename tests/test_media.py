@@ -27,7 +27,7 @@ from vfhgan_core.errors import (
     NotAVideoError,
     VFHGANError,
 )
-from vfhgan_core.media import (
+from vfhgan_core.io import (
     AudioInfo,
     VideoInfo,
     VideoNotFoundError,
@@ -326,7 +326,7 @@ def test_no_audio_stream_error_or_silence(data_dir: Path, caplog) -> None:
     with pytest.raises(NoAudioStreamError, match="no audio stream") as err:
         read_audio(path)
     assert err.value.reason == "no_audio"
-    with caplog.at_level(logging.WARNING, logger="vfhgan_core.media"):
+    with caplog.at_level(logging.WARNING, logger="vfhgan_core.io.audio_reader"):
         silence = read_audio(path, on_missing="silence")
     assert "no audio" in caplog.text
     assert silence.shape == (9 * SR,) and not silence.any()
@@ -511,7 +511,7 @@ def test_write_video_streams_chunks(tmp_path: Path, grid: Path) -> None:
 
 
 def test_partial_files_are_the_writers_hidden_temporaries(tmp_path) -> None:
-    from vfhgan_core.media import partial_files
+    from vfhgan_core.io import partial_files
 
     out = tmp_path / "clip [1].mp4"                      # glob characters in the name are taken literally
     (tmp_path / "other.mp4").write_bytes(b"x")

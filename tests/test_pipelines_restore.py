@@ -9,7 +9,7 @@ import torch
 
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
-from vfhgan_core.media import probe_video, read_audio, read_video
+from vfhgan_core.io import probe_video, read_audio, read_video
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.pipelines.restore import (
     RESTORE_STAGES,

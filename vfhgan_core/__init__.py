@@ -2,7 +2,7 @@
 
 A library with no UI. The folders say what lives where (README.md, "Layout"):
 
-- media I/O (:mod:`vfhgan_core.media`), speech features (:mod:`vfhgan_core.audio`),
+- media I/O (:mod:`vfhgan_core.io`), speech features (:mod:`vfhgan_core.audio`),
 - faces: detection, tracking, crops, paste-back and whole face clips (:mod:`vfhgan_core.faces`),
 - prepared training data and degradations (:mod:`vfhgan_core.data`),
 - networks (:mod:`vfhgan_core.models`) and losses (:mod:`vfhgan_core.losses`),

@@ -6,7 +6,7 @@
   mode: the pasted-back full frames; simulate mode: the restored face, plus
   ``<name>_comparison.mp4``);
 * **resumable**: a video whose output exists is skipped (``already done``). Outputs are written
-  through :class:`vfhgan_core.media.VideoWriter`, which encodes into a hidden temporary file and
+  through :class:`vfhgan_core.io.VideoWriter`, which encodes into a hidden temporary file and
   renames it only when complete, and in simulate mode the face video is written last, so a run
   killed at any moment leaves no file that a rerun takes as done. Temporary files left by a
   killed run are removed by the next one;
@@ -123,7 +123,7 @@ def output_paths(src_dir: Path, out_dir: Path, video: Path, mode: str) -> tuple[
 
 def _remove_stale_partials(owned: list[Path]) -> None:
     """Delete the hidden partial files a killed run left for this process's outputs (and comparisons)."""
-    from vfhgan_core.media import partial_files
+    from vfhgan_core.io import partial_files
 
     for main in owned:
         for path in (main, main.with_name(main.stem + "_comparison.mp4")):

@@ -269,7 +269,7 @@ def face_frames(video: str, at: float, frames: int, detector, config=None) -> np
         errors (not a video, no face, face too small) as they are.
     """
     from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
-    from vfhgan_core.media import probe_video
+    from vfhgan_core.io import probe_video
 
     n = int(frames)
     if not 1 <= n <= MAX_FRAMES:

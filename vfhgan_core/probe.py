@@ -10,7 +10,7 @@ from vfhgan_core.errors import FaceError
 from vfhgan_core.faces.clip import PipelineConfig, track_clip
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.faces.tracking import choose_detect_every
-from vfhgan_core.media import probe_video
+from vfhgan_core.io import probe_video
 
 
 def probe_clip(

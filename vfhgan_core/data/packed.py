@@ -7,7 +7,7 @@ the same clips in about 1 KB a frame:
 
 - the HR crops as one H.264 video per clip, 4:4:4 chroma at a chosen CRF (14 by default:
   about 41–42 dB PSNR against the crops, far above what ×4 restoration reaches), written
-  with :class:`~vfhgan_core.media.VideoWriter` (PyAV, libx264) and read back with OpenCV, which
+  with :class:`~vfhgan_core.io.VideoWriter` (PyAV, libx264) and read back with OpenCV, which
   every machine with opencv has;
 - the speech as the log-mel *columns* the clip's windows are cut from (uint8, the
   normalised [−4, 4] range in steps of 8/255, i.e. 0.4 dB), not the windows themselves,
@@ -83,7 +83,7 @@ def _dequantise(q: np.ndarray) -> np.ndarray:
 
 
 def _encode_crops(hr: np.ndarray, path: Path, settings: PackSettings) -> None:
-    from ..media import VideoWriter  # PyAV: only the packing side has it (a GPU machine may not)
+    from ..io import VideoWriter  # PyAV: only the packing side has it (a GPU machine may not)
 
     with VideoWriter(path, fps=25, crf=settings.crf, preset=settings.preset, pix_fmt="yuv444p") as writer:
         writer.write(hr)

@@ -23,7 +23,7 @@ from vfhgan_core.audio import AudioConfig, log_mel_spectrogram, mel_windows, sil
 from vfhgan_core.faces.crops import CropConfig, crop_faces, crop_matrices, mouth_boxes, transform_points
 from vfhgan_core.faces.detection import DetectorConfig, FaceDetector
 from vfhgan_core.faces.tracking import FaceTrack, detect_face_track
-from vfhgan_core.media import VideoInfo, iter_video_chunks, probe_video, read_audio
+from vfhgan_core.io import VideoInfo, iter_video_chunks, probe_video, read_audio
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, 
 from vfhgan_core.faces.clip import FaceClip, PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade, paste_back
 from vfhgan_core.faces.detection import FaceDetector
-from vfhgan_core.media import VideoWriter, iter_video_chunks
+from vfhgan_core.io import VideoWriter, iter_video_chunks
 
 log = logging.getLogger(__name__)
 
