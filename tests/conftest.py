@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# the io tests' shared clips: fixtures defined in media_fixtures.py, registered here for tests/test_io_*.py
+from media_fixtures import grid, grid_frames, grid_speech, made  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VFHGAN_SHARED", REPO.parent / "shared")).resolve()
 DATA = SHARED / "data"

@@ -8,6 +8,10 @@ path, and the tests pass paths under pytest's ``tmp_path``.
 The helpers re-encode real frames and real speech; only the container, codecs,
 frame timing, size and display rotation change. Encoders are chosen for speed
 (``ultrafast`` x264, realtime VP8) because the machine has 2 cores.
+
+The end of the file holds what the ``tests/test_io_*.py`` files share: ``best_lag`` and the
+fixtures ``grid`` (a GRID clip), ``grid_frames``, ``grid_speech`` and ``made`` (its re-encodings
+in other containers and frame rates), which ``tests/conftest.py`` registers for every test file.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Sequence
 import av
 import cv2
 import numpy as np
+import pytest
 
 #: (video codec, audio codec, audio sample rate or None to keep the source rate) per extension
 CODECS: dict[str, tuple[str, str, int | None]] = {
@@ -236,3 +241,56 @@ def copy_to(src: str | Path, dst: str | Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     return dst
+
+
+# ----------------------------------------------------------------------------- the io tests' clips
+# Shared by tests/test_io_*.py; tests/conftest.py registers these fixtures (module-scoped: each
+# test file gets its own copies).
+
+#: sample rate (Hz) the io tests read speech at
+SR = 16000
+
+
+def best_lag(reference: np.ndarray, signal: np.ndarray, max_lag: int = 800) -> tuple[int, float]:
+    """Lag (samples) at which ``signal`` best matches ``reference`` (signal[i + lag] ~ reference[i]),
+    and the correlation coefficient there."""
+    n = min(reference.size, signal.size) - 2 * max_lag
+    assert n > SR // 2, "signals too short to compare"
+    ref = reference[max_lag: max_lag + n]
+    scores = [np.dot(ref, signal[max_lag + lag: max_lag + lag + n]) for lag in range(-max_lag, max_lag + 1)]
+    lag = int(np.argmax(scores)) - max_lag
+    return lag, float(np.corrcoef(ref, signal[max_lag + lag: max_lag + lag + n])[0, 1])
+
+
+@pytest.fixture(scope="module")
+def grid(data_dir: Path) -> Path:
+    return data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
+
+
+@pytest.fixture(scope="module")
+def grid_frames(grid: Path) -> np.ndarray:
+    """The 75 frames of the GRID clip, decoded independently of vfhgan_core.io."""
+    frames, _ = decode_rgb(grid)
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def grid_speech(grid: Path) -> np.ndarray:
+    """The GRID clip's speech at 16 kHz, decoded independently of vfhgan_core.io."""
+    return decode_audio(grid, SR)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, grid: Path) -> dict[str, Path]:
+    """Re-encodings of the GRID clip in other containers and timings (3 s each)."""
+    d = tmp_path_factory.mktemp("made")
+    return {
+        "avi": transcode(grid, d / "clip.avi"),
+        "mov": transcode(grid, d / "clip.mov"),
+        "webm": transcode(grid, d / "clip.webm"),
+        "mkv": transcode(grid, d / "clip.mkv"),
+        "mpg": transcode(grid, d / "clip.mpg"),
+        "fps2213": transcode(grid, d / "fps2213.mp4", fps=Fraction(2213, 100)),
+        "fps2997": transcode(grid, d / "fps2997.mp4", fps=Fraction(30000, 1001)),
+        "fps2997mkv": transcode(grid, d / "fps2997.mkv", fps=Fraction(30000, 1001)),
+    }
