@@ -82,6 +82,7 @@ from vfhgan_core.training.checkpoints import (
     resolve_init_weights,
 )
 from vfhgan_core.training.datasets import experiment_datasets
+from vfhgan_core.training.optimizers import generator_param_groups
 from vfhgan_core.training.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")
@@ -381,7 +382,7 @@ def train(args: argparse.Namespace) -> int:
 
     o = exp.optim
     opt_cls = torch.optim.AdamW if o.weight_decay else torch.optim.Adam
-    opt_g = opt_cls(generator.parameters(), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
+    opt_g = opt_cls(generator_param_groups(generator, o), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
     # the schedules read the current optim config: a time budget may set max_steps during the run
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: o.lr_factor(step))
     ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True) \

@@ -191,6 +191,9 @@ class OptimConfig:
 
     Attributes:
         lr_g, lr_d: Adam learning rates of the generator and the discriminator.
+        audio_branch_lr_scale: learning rate of the generator's audio branch (CMFE-B) as a
+            multiple of ``lr_g``. Its output projection starts at zero, so at ``lr_g`` a short
+            fine-tune barely moves it (train/README.md §10); 1 = one learning rate for all.
         betas: Adam betas (both optimisers).
         weight_decay: AdamW weight decay (0: plain Adam).
         batch_size: samples per micro-batch and process.
@@ -214,6 +217,7 @@ class OptimConfig:
 
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    audio_branch_lr_scale: float = 1.0
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
     batch_size: int = 16
@@ -237,6 +241,8 @@ class OptimConfig:
         problems = []
         if self.lr_g <= 0 or self.lr_d <= 0:
             problems.append(f"learning rates must be > 0, got lr_g {self.lr_g}, lr_d {self.lr_d}")
+        if self.audio_branch_lr_scale <= 0:
+            problems.append(f"optim.audio_branch_lr_scale must be > 0, got {self.audio_branch_lr_scale}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             problems.append(f"betas must be two numbers in [0, 1), got {self.betas}")
         for name in ("batch_size", "grad_accum", "max_steps"):

@@ -288,8 +288,10 @@ def write_model_card(
         ("steps", _fmt(extra.get("steps", optim.max_steps))),
         ("frames per step", f"{frames_per_step} ({optim.batch_size} samples × {data.seq_len} frames × "
                             f"{optim.grad_accum} accumulation × {int(extra.get('num_processes', 1))} process(es))"),
-        ("optimiser", f"Adam{'W' if optim.weight_decay else ''}, lr G {_fmt(optim.lr_g)}, lr D {_fmt(optim.lr_d)}, "
-                      f"betas {_fmt(optim.betas)}"),
+        ("optimiser", f"Adam{'W' if optim.weight_decay else ''}, lr G {_fmt(optim.lr_g)}"
+                      + (f" (audio branch ×{_fmt(optim.audio_branch_lr_scale)})"
+                         if optim.audio_branch_lr_scale != 1 and experiment.generator.use_audio else "")
+                      + f", lr D {_fmt(optim.lr_d)}, betas {_fmt(optim.betas)}"),
         ("schedule", f"{optim.warmup_steps} warm-up steps, then {optim.lr_schedule}"),
         ("EMA of the generator", f"decay {_fmt(optim.ema_decay)}" if optim.ema_decay else "no"),
         ("mixed precision", str(extra.get("mixed_precision", optim.mixed_precision))),
