@@ -74,7 +74,8 @@ def test_presets_and_config_round_trip():
 
 
 @pytest.mark.parametrize("bad", [dict(num_frames=4), dict(scale=2), dict(widths=(62, 32, 0)),
-                                 dict(latent_dim=66, attention_heads=4), dict(depths=(4, 0, 1))])
+                                 dict(latent_dim=66, attention_heads=4), dict(depths=(4, 0, 1)),
+                                 dict(audio_pooling="max")])
 def test_invalid_config_is_refused(bad):
     with pytest.raises(ValueError, match="GeneratorConfig"):
         GeneratorConfig(**bad)
@@ -129,6 +130,25 @@ def test_audio_changes_output_once_the_projection_is_nonzero(use_attention):
     assert (a.sr - b.sr).abs().max() > 1e-4
     assert (a.sr_x2 - b.sr_x2).abs().max() > 1e-4
     assert torch.equal(a.sr, again.sr)                  # deterministic
+
+
+def test_flattened_audio_embedding_keeps_where_the_energy_lies():
+    """Mean pooling cannot tell a pattern's band; the flattened map can (what vowels differ by)."""
+    from vfhgan_core.models.generator import AudioEncoder
+
+    torch.manual_seed(0)
+    low, high = torch.full((1, 1, 80, 16), -4.0), torch.full((1, 1, 80, 16), -4.0)
+    low[..., 8:16, 4:12], high[..., 56:64, 4:12] = 4.0, 4.0        # the same blob, in a low and a high band
+    flat = AudioEncoder((16, 32, 48, 64), 64, pooling="flatten", mel_shape=(80, 16))
+    mean = AudioEncoder((16, 32, 48, 64), 64, pooling="mean")
+    with torch.no_grad():
+        gap_flat = float((flat(low) - flat(high)).norm() / flat(low).norm())
+        gap_mean = float((mean(low) - mean(high)).norm() / mean(low).norm())
+    assert flat.proj.in_features == 64 * 10 * 2
+    assert gap_flat > 5 * gap_mean
+    model = VFHGANGenerator(GeneratorConfig(audio_pooling="flatten")).eval()
+    lr, mel = _inputs(model.config)
+    assert model(lr, mel).sr.shape == (lr.shape[0], 3, 128, 128)
 
 
 def test_audio_model_requires_a_valid_mel():

@@ -99,6 +99,21 @@ def test_simulate_mode_can_degrade_the_input_like_real_video(grid_clip: Path, ge
         replace(options, mode="real", simulated_degradation=chain)
 
 
+def test_simulate_mode_can_hide_the_mouth_of_the_input(grid_clip: Path, generators, detector, options) -> None:
+    from dataclasses import replace
+
+    from vfhgan_core.data.degradations import occlude_mouth
+
+    hidden = restore_clip(grid_clip, {"noaudio": generators["noaudio"]}, detector,
+                          replace(options, duration=1.0, occlude_mouth=True))
+    clean = restore_clip(grid_clip, {"noaudio": generators["noaudio"]}, detector, replace(options, duration=1.0))
+    np.testing.assert_array_equal(hidden.gt, clean.gt)
+    np.testing.assert_array_equal(hidden.lr, occlude_mouth(clean.lr, clean.clip.mouth_boxes, 4))
+    assert not np.array_equal(hidden.lr, clean.lr)
+    with pytest.raises(ValueError, match="only applies in simulate mode"):
+        replace(options, mode="real", occlude_mouth=True)
+
+
 def test_comparison_and_face_videos_keep_audio(simulated, grid_clip: Path, tmp_path: Path) -> None:
     result, _ = simulated
     frame = comparison_frame(result, 10)

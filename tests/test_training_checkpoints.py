@@ -76,6 +76,16 @@ def test_audio_graft_starts_exactly_as_the_no_audio_source(tmp_path: Path) -> No
         assert (grafted(lr, mel).sr - expected).abs().max() > 1e-4
 
 
+def test_the_graft_may_give_the_branch_another_shape(tmp_path: Path) -> None:
+    """A no-audio source has no branch: the target's branch fields (pooling, sizes) are its own."""
+    source = _trained(replace(TINY, use_audio=False), tmp_path / "noaudio", 0).eval()
+    grafted = VFHGANGenerator(replace(TINY, audio_pooling="flatten", audio_dim=16, use_attention=False))
+    init_generator_from(grafted, tmp_path / "noaudio")
+    lr, mel = _inputs(TINY)
+    with torch.no_grad():
+        assert torch.allclose(grafted.eval()(lr, mel).sr, source(lr).sr, atol=1e-6)
+
+
 @pytest.mark.parametrize("other", [replace(TINY, widths=(16, 8, 0)),                   # another trunk
                                    replace(TINY, use_audio=False, depths=(2, 0, 0))])   # no-audio and another trunk
 def test_another_architecture_is_refused(tmp_path: Path, other: GeneratorConfig) -> None:

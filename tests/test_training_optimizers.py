@@ -47,3 +47,14 @@ def test_the_audio_branch_gets_its_own_faster_group() -> None:
 def test_the_scale_must_be_positive() -> None:
     with pytest.raises(ValueError, match="audio_branch_lr_scale"):
         OptimConfig(audio_branch_lr_scale=0)
+
+
+def test_the_audio_branch_can_train_alone() -> None:
+    model = VFHGANGenerator(TINY)
+    (group,) = generator_param_groups(model, OptimConfig(lr_g=1e-4, audio_branch_lr_scale=10.0,
+                                                         train_audio_branch_only=True))
+    assert {id(p) for p in group["params"]} == {id(p) for p in model.cross_modal.parameters()}
+    assert group["lr"] == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="needs a generator with an audio branch"):
+        generator_param_groups(VFHGANGenerator(replace(TINY, use_audio=False)),
+                               OptimConfig(train_audio_branch_only=True))

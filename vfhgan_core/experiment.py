@@ -194,6 +194,9 @@ class OptimConfig:
         audio_branch_lr_scale: learning rate of the generator's audio branch (CMFE-B) as a
             multiple of ``lr_g``. Its output projection starts at zero, so at ``lr_g`` a short
             fine-tune barely moves it (train/README.md §10); 1 = one learning rate for all.
+        train_audio_branch_only: train only the audio branch; every other generator weight
+            stays as ``init_from`` gave it (an audio variant grafted onto its no-audio twin then
+            differs from the twin by its speech branch alone).
         betas: Adam betas (both optimisers).
         weight_decay: AdamW weight decay (0: plain Adam).
         batch_size: samples per micro-batch and process.
@@ -218,6 +221,7 @@ class OptimConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     audio_branch_lr_scale: float = 1.0
+    train_audio_branch_only: bool = False
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
     batch_size: int = 16

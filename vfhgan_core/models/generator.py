@@ -72,6 +72,14 @@ __all__ = [
 #: number of ×2 stages for the supported scale (32 → 64 → 128)
 _SUPPORTED_SCALE = 4
 
+#: how ψ reduces its last feature map (:class:`AudioEncoder`)
+AUDIO_POOLING = ("mean", "flatten")
+
+#: the :class:`GeneratorConfig` fields that only shape the audio branch (CMFE-B): a generator
+#: without audio ignores them
+AUDIO_BRANCH_FIELDS = ("use_attention", "n_mels", "mel_frames", "audio_dim", "audio_channels", "audio_pooling",
+                       "latent_dim", "latent_stride", "attention_layers", "attention_heads", "mlp_ratio")
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -97,6 +105,11 @@ class GeneratorConfig:
         mel_frames: mel frames per window (16 = 0.2 s at 80 mel frames/s).
         audio_dim: size of the audio embedding ψ(a).
         audio_channels: channels of the four strided 3×3 convolutions of ψ.
+        audio_pooling: how ψ turns its last feature map into the embedding: ``"mean"``
+            averages it over frequency and time (the CPU-trained weights up to round 3; it
+            keeps little of *which* mel bands carry the energy, so the speech did not move
+            those models, train/README.md §10), ``"flatten"`` feeds the whole map, every
+            band and frame in its place, to the linear layer.
         latent_dim: token size of the cross-modal latent ``f^lv'`` (even, divisible
             by ``attention_heads``).
         latent_stride: downsampling of ξ from the primary feature maps to the
@@ -124,6 +137,7 @@ class GeneratorConfig:
     mel_frames: int = 16
     audio_dim: int = 64
     audio_channels: tuple[int, int, int, int] = (16, 32, 48, 64)
+    audio_pooling: str = "mean"
     latent_dim: int = 64
     latent_stride: int = 2
     attention_layers: int = 1
@@ -158,6 +172,8 @@ class GeneratorConfig:
             problems.append(f"latent_stride must be 1 or 2, got {self.latent_stride}")
         if len(self.audio_channels) != 4:
             problems.append(f"audio_channels needs 4 entries, got {self.audio_channels}")
+        if self.audio_pooling not in AUDIO_POOLING:
+            problems.append(f"audio_pooling must be one of {AUDIO_POOLING}, got {self.audio_pooling!r}")
         if problems:
             raise ValueError("invalid GeneratorConfig: " + "; ".join(problems))
 
@@ -208,12 +224,15 @@ class GeneratorOutput(NamedTuple):
 class AudioEncoder(nn.Module):
     """ψ: a log-mel window ``(B, 1, n_mels, mel_frames)`` → embedding ``(B, audio_dim)``.
 
-    Four 3×3 convolutions (the last three with stride 2 on both axes), LeakyReLU,
-    global average pooling, a linear layer. Works for any window size.
+    Four 3×3 convolutions (the last three with stride 2 on both axes), LeakyReLU, then a
+    linear layer on either the map's mean (``pooling="mean"``: any window size) or the whole
+    map flattened (``pooling="flatten"``: the window size ``mel_shape`` is fixed, and where
+    in frequency and time a pattern lies is kept).
     """
 
     def __init__(self, channels: tuple[int, int, int, int], out_dim: int,
-                 negative_slope: float = 0.2) -> None:
+                 negative_slope: float = 0.2, pooling: str = "mean",
+                 mel_shape: tuple[int, int] = (80, 16)) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
@@ -222,10 +241,17 @@ class AudioEncoder(nn.Module):
                        activation(negative_slope)]
             c_in = c
         self.convs = nn.Sequential(*layers)
+        self.pooling = pooling
+        if pooling == "flatten":
+            h, w = mel_shape
+            for _ in channels[1:]:                   # each strided 3×3 convolution (padding 1) halves, rounding up
+                h, w = (h + 1) // 2, (w + 1) // 2
+            c_in *= h * w
         self.proj = nn.Linear(c_in, out_dim)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.convs(mel).mean(dim=(2, 3)))
+        maps = self.convs(mel)
+        return self.proj(maps.flatten(1) if self.pooling == "flatten" else maps.mean(dim=(2, 3)))
 
 
 class VisualEncoder(nn.Module):
@@ -259,7 +285,8 @@ class CrossModalBranch(nn.Module):
         c = config.widths[0]
         d = config.latent_dim
         self.visual = VisualEncoder(c, d, config.latent_stride, config.negative_slope)
-        self.audio = AudioEncoder(config.audio_channels, config.audio_dim, config.negative_slope)
+        self.audio = AudioEncoder(config.audio_channels, config.audio_dim, config.negative_slope,
+                                  config.audio_pooling, (config.n_mels, config.mel_frames))
         self.fuse = nn.Sequential(nn.Conv2d(d + config.audio_dim, d, 1), activation(config.negative_slope))
         self.attention = (AxialAttentionStack(d, config.attention_heads, config.attention_layers,
                                               config.mlp_ratio)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip
+from vfhgan_core.data.degradations import DegradationConfig, DegradationParams, degrade_clip, occlude_mouth
 from vfhgan_core.faces.clip import FaceClip, PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade, paste_back
 from vfhgan_core.faces.detection import FaceDetector
@@ -68,10 +68,17 @@ class RestoreOptions:
     #: fixed by ``degradation_seed``) instead of clean downsampling; ``None``: clean
     simulated_degradation: DegradationConfig | None = None
     degradation_seed: int = 0
+    #: simulate mode: blur the mouth of every 32×32 input frame beyond reading
+    #: (:func:`vfhgan_core.data.degradations.occlude_mouth`), so that only the speech can tell
+    #: an audio-conditioned generator its shape
+    occlude_mouth: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.occlude_mouth and self.mode != "simulate":
+            raise ValueError("occluding the mouth only applies in simulate mode, where the 32×32 input is made "
+                             "from the video's face")
         if self.simulated_degradation is not None and self.mode != "simulate":
             raise ValueError("a simulated degradation only applies in simulate mode: in real mode the video's own "
                              "quality is the input")
@@ -227,6 +234,8 @@ def restore_clip(
         lr, applied = degrade_clip(clip.hr, options.simulated_degradation, seed=options.degradation_seed)
     else:
         lr = degrade(clip.hr, scale=crop.scale, method=crop.degradation)
+    if options.occlude_mouth:
+        lr = occlude_mouth(lr, clip.mouth_boxes, crop.scale)
     t1 = time.perf_counter()
     sr: dict[str, np.ndarray] = {}
     n = max(1, len(generators))

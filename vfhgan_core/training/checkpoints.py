@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vfhgan_core.config import to_dict
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
-from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.models.generator import AUDIO_BRANCH_FIELDS, VFHGANGenerator
 
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
@@ -38,20 +38,22 @@ def init_generator_from(generator: VFHGANGenerator, path: str | Path) -> Path:
     """Copy pretrained weights into ``generator``.
 
     The architectures must be the same, with one exception, the audio graft: an audio generator
-    may start from a no-audio generator that is otherwise identical. Every weight but the
+    may start from a no-audio generator with the same trunk (the fields of
+    :data:`~vfhgan_core.models.generator.AUDIO_BRANCH_FIELDS` may differ). Every weight but the
     cross-modal branch (CMFE-B) is then copied and the branch keeps its fresh initialisation,
     whose zero-initialised output projection adds nothing, so the grafted generator restores
     exactly as its source until training teaches the branch something (train/README §4).
     """
     folder = resolve_init_weights(str(path))
     source = VFHGANGenerator.from_pretrained(folder)
+    branch_of_source = {f: getattr(source.config, f) for f in AUDIO_BRANCH_FIELDS}
     graft = (generator.config.use_audio and not source.config.use_audio
-             and source.config == replace(generator.config, use_audio=False))
+             and source.config == replace(generator.config, use_audio=False, **branch_of_source))
     if source.config != generator.config and not graft:
         raise VFHGANError(
             f"init_from {folder} is a generator of another architecture: {to_dict(source.config)} "
             f"vs this run's {to_dict(generator.config)}. Start from the pretrain of the same architecture "
-            "(or, for an audio generator, from a no-audio one that differs in use_audio only)."
+            "(or, for an audio generator, from a no-audio one with the same trunk)."
         )
     missing, unexpected = generator.load_state_dict(source.state_dict(), strict=not graft)
     if graft and (unexpected or any(not k.startswith("cross_modal.") for k in missing)):
