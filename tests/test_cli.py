@@ -105,3 +105,7 @@ def test_enhance_can_simulate_a_real_video_degradation(data_dir: Path, detector_
                       "--detector-model", str(detector_model))
     assert refused.returncode == 2 and refused.stderr.startswith("error: ") and "--mode simulate" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "real.mp4").exists()
+    hidden = run_cli("enhance", str(clip), str(tmp_path / "real.mp4"), "--mode", "real", "--occlude-mouth",
+                     "--detector-model", str(detector_model))
+    assert hidden.returncode == 2 and "--occlude-mouth" in hidden.stderr and "--mode simulate" in hidden.stderr
+    assert "Traceback" not in hidden.stderr

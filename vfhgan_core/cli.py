@@ -89,6 +89,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if args.degrade == "blind" and args.mode != "simulate":
         raise VFHGANError("--degrade blind makes the simulated input of simulate mode; in real mode the video's own "
                           "quality is the input. Use --mode simulate, or leave --degrade out.")
+    if args.occlude_mouth and args.mode != "simulate":
+        raise VFHGANError("--occlude-mouth hides the mouth of simulate mode's 32x32 input; in real mode the video's "
+                          "own face is the input. Use --mode simulate, or leave --occlude-mouth out.")
     options = RestoreOptions(
         mode=args.mode,
         start=args.start,
@@ -96,6 +99,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         pipeline=PipelineConfig(detector=_detector_config(args)),
         simulated_degradation=DegradationConfig() if args.degrade == "blind" else None,
         degradation_seed=args.degrade_seed,
+        occlude_mouth=args.occlude_mouth,
     )
     restorer = FaceRestorer.load(args.variant, args.weights, options.pipeline.detector)
     out = Path(args.output)
@@ -301,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate mode: clean (default) bicubic x4 input, or blind: one fixed draw of the real-video "
                         "chain (blur, resize, noise, JPEG or H.264; what the '-real' variants are trained for)")
     p.add_argument("--degrade-seed", type=int, default=0, help="seed of the blind draw (default 0)")
+    p.add_argument("--occlude-mouth", action="store_true",
+                   help="simulate mode: blur the mouth of the 32x32 input beyond reading, so that only the speech "
+                        "can tell an audio variant its shape")
     p.add_argument("--start", type=float, default=0.0, help="start of the segment, seconds")
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
     _add_detector_arguments(p)
