@@ -78,7 +78,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_walk_sees_real_imports() -> None:
     graph = import_graph()
     assert "vfhgan_core.utils.hub_files" in graph["vfhgan_core.models.generator"]
-    assert "vfhgan_core.models.generator" in graph["vfhgan_core.hub"]      # the lazy import inside load_generator
+    assert "vfhgan_core.models.generator" in graph["vfhgan_core.weights.hub"]      # the lazy import inside load_generator
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -88,7 +88,7 @@ def test_no_import_circle() -> None:
 
 def test_utils_import_nothing_above_them() -> None:
     graph = import_graph()
-    assert graph["vfhgan_core.variants"] == set()         # variant names: read by the CLI and app before torch
+    assert graph["vfhgan_core.weights.variants"] == set()         # variant names: read by the CLI and app before torch
     for name, deps in graph.items():
         if name.startswith("vfhgan_core.utils"):
             above = {d for d in deps if not d.startswith("vfhgan_core.utils")} - {"vfhgan_core.config",

@@ -22,11 +22,11 @@ import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard
 
-from vfhgan_core import hub
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.metrics import canonical_metrics
-from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.weights import hub
+from vfhgan_core.weights.model_card import write_weights_folder
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "train" / "push_to_hub.py"

@@ -2,7 +2,7 @@
 
 Each variant folder ``<weights-dir>/<variant>/`` (written by ``train/export_weights.py`` or
 ``train/train_vfhgan.py --export``) becomes the subfolder ``<variant>/`` of the repo, which is
-the layout :mod:`vfhgan_core.hub` reads (``--weights REPO_ID --variant NAME``,
+the layout :mod:`vfhgan_core.weights.hub` reads (``--weights REPO_ID --variant NAME``,
 ``VFHGANGenerator.from_pretrained(REPO_ID, subfolder=NAME)``). A repo-level ``README.md``
 (model card) lists the variants with their validation metrics, how to load them and the
 licences of their training data.
@@ -45,12 +45,12 @@ from huggingface_hub import ModelCard, ModelCardData, constants, get_token
 from huggingface_hub.errors import HFValidationError, HTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import validate_repo_id
 
-from vfhgan_core import hub
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment
 from vfhgan_core.metrics import METRICS, canonical_metrics
-from vfhgan_core.model_card import CARD_METRICS as MODEL_CARD_METRICS
-from vfhgan_core.model_card import dataset_licences, save_model_card
+from vfhgan_core.weights import hub
+from vfhgan_core.weights.model_card import CARD_METRICS as MODEL_CARD_METRICS
+from vfhgan_core.weights.model_card import dataset_licences, save_model_card
 
 log = logging.getLogger("push_to_hub")
 
@@ -496,7 +496,7 @@ def check_hub_access(token: str | None = None) -> None:
 
     Checks, in order: offline mode (``HF_HUB_OFFLINE``: no network call at all), a token
     (``token``, ``HF_TOKEN`` or ``hf auth login``), and a short TCP connection to the Hub
-    endpoint (:func:`vfhgan_core.hub.hub_reachable`, a few seconds at most).
+    endpoint (:func:`vfhgan_core.weights.hub.hub_reachable`, a few seconds at most).
 
     Raises:
         HubUnavailableError: which check failed and what to do.

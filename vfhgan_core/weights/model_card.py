@@ -9,7 +9,7 @@ beside the bicubic baseline, the licences of the training data and the
 command that trained it.
 
 :func:`write_weights_folder` writes a complete variant folder, the layout
-:func:`vfhgan_core.hub.load_generator` reads::
+:func:`vfhgan_core.weights.hub.load_generator` reads::
 
     <folder>/config.json          generator architecture (save_pretrained)
     <folder>/model.safetensors    float32 weights (save_pretrained)
@@ -345,7 +345,7 @@ def save_model_card(folder: str | Path, card_data: ModelCardData, parts: list[st
 
 def _rounds_section(extra: Mapping[str, Any]) -> str:
     """The runs these weights went through, oldest first, this run last, and their total."""
-    from vfhgan_core.training.rounds import round_of, rounds_total
+    from vfhgan_core.weights.rounds import round_of, rounds_total
 
     rounds = [*extra["rounds"], round_of(extra)]
     rows = []
