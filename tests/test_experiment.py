@@ -15,7 +15,8 @@ from vfhgan_core.experiment import DataConfig, ExperimentConfig, OptimConfig, lo
 from vfhgan_core.losses.total import LossConfig
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.weights.hub import load_generator, parse_variant, variant_name
-from vfhgan_core.weights.model_card import dataset_licences, write_model_card, write_weights_folder
+from vfhgan_core.weights.licences import dataset_licences
+from vfhgan_core.weights.model_card import write_model_card, write_weights_folder
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "train" / "configs"
