@@ -34,7 +34,7 @@ from vfhgan_core.errors import (
 )
 from vfhgan_core.faces.detection import DetectorConfig
 from vfhgan_core.io import probe_video
-from vfhgan_core.variants import parse_variant, variant_name
+from vfhgan_core.weights.variants import parse_variant, variant_name
 
 from .models import ModelStore
 from .sessions import SessionRegistry

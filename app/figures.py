@@ -22,7 +22,7 @@ from vfhgan_core.spectrum import (
     radial_power_spectrum,
     spectral_error_map,
 )
-from vfhgan_core.variants import parse_variant
+from vfhgan_core.weights.variants import parse_variant
 
 from .engine import JobResult
 

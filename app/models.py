@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
 from vfhgan_core.faces.detection import DetectorConfig, FaceDetector, load_face_detector
-from vfhgan_core.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant
+from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant
 
 from .variants import describe_variant
 

@@ -34,7 +34,7 @@ class AppSettings:
     Attributes:
         weights: where the generators come from: ``None`` for the weights bundled in
             ``assets/weights/``, a local folder of variant folders, or a Hub repo id
-            (see :mod:`vfhgan_core.hub`).
+            (see :mod:`vfhgan_core.weights.hub`).
         detector_model: SCRFD ``.onnx`` file (``None``: the library's search order).
         det_size: longer side of the face detector's input, in pixels.
         host: interface to bind; ``127.0.0.1`` keeps the app private to this machine.

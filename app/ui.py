@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from vfhgan_core.variants import DEFAULT_VARIANT, parse_variant
+from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
 
 from .callbacks import NO_COMPARE, AppCallbacks
 from .settings import AppSettings

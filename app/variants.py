@@ -1,7 +1,7 @@
 """The trained variants the UI offers, and how they are described to users (no heavy imports)."""
 from __future__ import annotations
 
-from vfhgan_core.variants import parse_variant, variant_name
+from vfhgan_core.weights.variants import parse_variant, variant_name
 
 #: every switch combination the UI offers (attention on, as in the paper's full model)
 ALL_VARIANTS: tuple[str, ...] = tuple(

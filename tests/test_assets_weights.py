@@ -13,8 +13,8 @@ from vfhgan_core.evaluation import score_frames
 from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
-from vfhgan_core.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant, variant_name
 from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
+from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant, variant_name
 
 #: the 2 x 2 x 2 switches of the app, plus the attention ablation and the real-world full model
 SHIPPED = sorted({variant_name(a, f, l) for a in (True, False) for f in (True, False) for l in (True, False)}

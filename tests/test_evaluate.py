@@ -454,7 +454,7 @@ def test_speech_ablation_changes_only_what_the_audio_variants_hear(shard_paths: 
     """``speech``: the shipped audio variant's restoration depends on what it hears; bicubic and the
     variant without audio do not."""
     from vfhgan_core.evaluate import SPEECH_MODES, speech_windows_for
-    from vfhgan_core.hub import load_generator
+    from vfhgan_core.weights.hub import load_generator
 
     shard = load_shard(shard_paths[HELDOUT[0]])
     mel = np.asarray(shard.mel_windows, dtype=np.float32)
@@ -479,7 +479,7 @@ def test_speech_ablation_changes_only_what_the_audio_variants_hear(shard_paths: 
 
 def test_blind_degradation_is_fixed_per_clip_and_reported(shard_paths: dict[str, Path], weights: Path) -> None:
     from vfhgan_core.data.degradations import DegradationConfig
-    from vfhgan_core.hub import load_generator
+    from vfhgan_core.weights.hub import load_generator
 
     shard = load_shard(shard_paths[HELDOUT[0]])
     generators = {"noaudio-noffl-nolip": load_generator("noaudio-noffl-nolip", weights)}

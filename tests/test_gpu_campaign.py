@@ -18,7 +18,7 @@ from vfhgan_core.data.windows import find_clip_shards
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.hub import load_generator
+from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 

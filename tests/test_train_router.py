@@ -12,7 +12,7 @@ import torch
 from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.hub import load_generator
+from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,9 @@ from vfhgan_core.data.prepare import prepare_dataset
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.hub import load_generator
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
+from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 

@@ -37,9 +37,9 @@ from vfhgan_core.data.windows import (  # noqa: E402
     load_window_clips,
 )
 from vfhgan_core.experiment import load_experiment  # noqa: E402
-from vfhgan_core.hub import DEFAULT_VARIANT, load_generator, variant_source  # noqa: E402
 from vfhgan_core.losses.adversarial import AdversarialLoss  # noqa: E402
 from vfhgan_core.models.discriminator import PatchDiscriminator  # noqa: E402
+from vfhgan_core.weights.hub import DEFAULT_VARIANT, load_generator, variant_source  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,7 +5,7 @@ newest checkpoint when the run has not finished), one of its checkpoints
 (``checkpoints/checkpoint-N``: the EMA generator saved with it) or a ``final/`` folder.
 The result holds the float32 generator (``config.json`` + ``model.safetensors``),
 ``experiment.json``, ``metrics.json`` and a model card, and loads with
-``vfhgan_core.hub.load_generator(variant, source=OUT)``.
+``vfhgan_core.weights.hub.load_generator(variant, source=OUT)``.
 
 Usage::
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import load_experiment
-from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE, SpectralCurves
 from vfhgan_core.training.checkpoints import list_checkpoints
+from vfhgan_core.weights.model_card import write_weights_folder
 
 log = logging.getLogger("export_weights")
 

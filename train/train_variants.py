@@ -18,7 +18,7 @@ A **round** continues every fine-tuned variant from weights it already has (``--
 assets/weights``): each config trains again for the steps given after ``--``, starting from
 ``ROOT/<variant>/`` instead of its pretrain, into ``--runs DIR/<variant>``. That is how training
 goes on across sessions; the exported ``training.json`` and model card list every round and the
-total time (:mod:`vfhgan_core.training.rounds`):
+total time (:mod:`vfhgan_core.weights.rounds`):
 
     python train/train_variants.py --continue-from assets/weights --runs runs/round-2 \
         --jobs 2 --threads 1 -- --max-steps 300
@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vfhgan_core.variants import parse_variant, variant_name
+from vfhgan_core.weights.variants import parse_variant, variant_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "train" / "configs"

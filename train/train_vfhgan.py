@@ -70,7 +70,6 @@ from vfhgan_core.data.windows import FrameWindowDataset
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
-from vfhgan_core.model_card import write_weights_folder
 from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
@@ -83,7 +82,8 @@ from vfhgan_core.training.checkpoints import (
 )
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.optimizers import generator_param_groups
-from vfhgan_core.training.rounds import round_of, rounds_before, rounds_total
+from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")
 

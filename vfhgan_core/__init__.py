@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "FaceRestorer": "vfhgan_core.pipelines.face_restorer",
     "RestoreOptions": "vfhgan_core.pipelines.restore",
-    "load_generator": "vfhgan_core.hub",
+    "load_generator": "vfhgan_core.weights.hub",
     "VFHGANGenerator": "vfhgan_core.models.generator",
     "GeneratorConfig": "vfhgan_core.models.generator",
     "LipReader": "vfhgan_core.models.lipreading",

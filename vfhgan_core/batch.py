@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.variants import DEFAULT_VARIANT
+from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def enhance_batch(
 
     Args:
         src_dir, out_dir: input and output folders (``out_dir`` may not lie inside ``src_dir``).
-        variant, weights: the generator (:func:`vfhgan_core.hub.load_generator`).
+        variant, weights: the generator (:func:`vfhgan_core.weights.hub.load_generator`).
         mode: ``"real"`` (default: the videos are the low-resolution material) or ``"simulate"``.
         detector: :class:`~vfhgan_core.faces.detection.DetectorConfig` (default: the pipeline's).
         pipeline: :class:`~vfhgan_core.faces.clip.PipelineConfig` (its detector is replaced by ``detector``).

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.variants import DEFAULT_VARIANT
+from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
 
 def _detector_config(args: argparse.Namespace):
@@ -167,8 +167,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
     from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.hub import BUNDLED_WEIGHTS
     from vfhgan_core.results_tables import markdown_report
+    from vfhgan_core.weights.hub import BUNDLED_WEIGHTS
 
     lip_reader = args.lip_reader
     if lip_reader is None and (BUNDLED_WEIGHTS / "lipreader" / "config.json").is_file():

@@ -180,7 +180,7 @@ class EvaluationConfig:
 
 def resolve_variants(names: Sequence[str], weights: str | None) -> list[str]:
     """The variant names to evaluate: ``["all"]`` expands to every variant in ``weights``."""
-    from vfhgan_core.hub import list_variants, parse_variant
+    from vfhgan_core.weights.hub import list_variants, parse_variant
 
     if list(names) == ["all"]:
         found = list_variants(weights)
@@ -213,7 +213,7 @@ def training_clips(variant: str, weights: str | None) -> dict[str, Optional[str]
     """The clips ``variant`` was trained on, from the ``training.json`` next to its weights:
     ``{clip id: speech fingerprint}`` (:mod:`vfhgan_core.data.fingerprints`; ``None`` where the
     run recorded none). Empty when the weights carry no such list (e.g. trained elsewhere)."""
-    from vfhgan_core.hub import WeightsNotFoundError, resolve_file, variant_source
+    from vfhgan_core.weights.hub import WeightsNotFoundError, resolve_file, variant_source
 
     path, subfolder = variant_source(variant, weights)
     try:
@@ -414,7 +414,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(variants: Sequence[str], config: EvaluationConfig, threads: int) -> None:
-    from vfhgan_core.hub import load_generator
+    from vfhgan_core.weights.hub import load_generator
 
     torch.set_num_threads(threads)
     _WORKER["generators"] = {v: load_generator(v, config.weights) for v in variants}
@@ -464,7 +464,7 @@ def evaluate(
     t0 = time.perf_counter()
     if workers < 1:
         raise EvaluationError(f"workers must be at least 1, got {workers}")
-    from vfhgan_core.hub import load_generator
+    from vfhgan_core.weights.hub import load_generator
 
     variants = resolve_variants(config.variants, config.weights)
     # loaded here even when worker processes score: bad weights fail before any clip is prepared

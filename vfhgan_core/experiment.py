@@ -10,9 +10,9 @@ where the weights start from. It round-trips through JSON
 * the file a run is started from (``train/configs/*.json``),
 * written as ``experiment.json`` beside every checkpoint and into the shipped
   weights folder (next to the generator's ``config.json``),
-* the source of the model card (:mod:`vfhgan_core.model_card`).
+* the source of the model card (:mod:`vfhgan_core.weights.model_card`).
 
-Variant names follow :func:`vfhgan_core.hub.variant_name`
+Variant names follow :func:`vfhgan_core.weights.hub.variant_name`
 (``audio-ffl-lip``, ``noaudio-noffl-nolip``, ``audio-ffl-lip-noattn``, ...);
 when a run carries such a name, :meth:`ExperimentConfig.check` verifies that
 the switches agree with it (audio and attention in the generator, frequency
@@ -37,7 +37,7 @@ from vfhgan_core.faces.crops import DEGRADATIONS
 from vfhgan_core.losses.total import LossConfig
 from vfhgan_core.models.discriminator import DiscriminatorConfig
 from vfhgan_core.models.generator import GeneratorConfig
-from vfhgan_core.variants import parse_variant, variant_name
+from vfhgan_core.weights.variants import parse_variant, variant_name
 
 __all__ = [
     "MIXED_PRECISION",
@@ -285,7 +285,7 @@ class ExperimentConfig:
     """One training run (see the module docstring).
 
     Attributes:
-        variant: the generator variant trained (a :func:`~vfhgan_core.hub.variant_name`
+        variant: the generator variant trained (a :func:`~vfhgan_core.weights.hub.variant_name`
             such as ``audio-ffl-lip``), or another run name (e.g. ``pretrain-audio``)
             for runs that are not exported as a variant.
         description: one line for logs and the model card.

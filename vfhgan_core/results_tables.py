@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vfhgan_core.metrics import METRICS
-from vfhgan_core.variants import DEFAULT_VARIANT
+from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
 __all__ = ["METRIC_LABELS", "markdown_report"]
 

@@ -107,10 +107,10 @@ def load_spectral_curves(variant: str, source: str | os.PathLike | None = None) 
     """The training curves of ``variant`` from the same source as its weights, or ``None`` when it has none.
 
     Local folders are read directly; a Hub repo is read from the cache, or downloaded when the
-    Hub can be reached (:func:`vfhgan_core.hub.resolve_file`). Weights trained before the curves
+    Hub can be reached (:func:`vfhgan_core.weights.hub.resolve_file`). Weights trained before the curves
     were recorded have no such file.
     """
-    from vfhgan_core.hub import resolve_file, variant_source
+    from vfhgan_core.weights.hub import resolve_file, variant_source
 
     try:
         path, subfolder = variant_source(variant, source)

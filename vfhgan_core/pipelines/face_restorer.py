@@ -101,7 +101,7 @@ class FaceRestorer:
         detector: DetectorConfig = DetectorConfig(),
         device: str = "cpu",
     ) -> FaceRestorer:
-        """Load the variants' generators (:func:`vfhgan_core.hub.load_generator`) and a face detector.
+        """Load the variants' generators (:func:`vfhgan_core.weights.hub.load_generator`) and a face detector.
 
         Args:
             variants: variant name(s); ``None``: the default variant (the paper's full model).
@@ -112,7 +112,7 @@ class FaceRestorer:
         Raises:
             WeightsNotFoundError, DetectorUnavailableError: with what to do.
         """
-        from vfhgan_core.hub import DEFAULT_VARIANT, load_generator
+        from vfhgan_core.weights.hub import DEFAULT_VARIANT, load_generator
 
         names = [variants] if isinstance(variants, str) else list(variants or [DEFAULT_VARIANT])
         generators = {name: load_generator(name, weights, device=device) for name in dict.fromkeys(names)}

@@ -1,4 +1,4 @@
-"""Model cards and weights folders of trained VFH-GAN generators.
+"""Model cards and weights folders of trained VFH-GAN generators: the one card builder.
 
 :func:`write_model_card` writes a ``README.md`` with Hugging Face front matter
 (licence, ``library_name: vfhgan``, tags, datasets, metrics) describing a run
@@ -9,7 +9,7 @@ beside the bicubic baseline, the licences of the training data and the
 command that trained it.
 
 :func:`write_weights_folder` writes a complete variant folder, the layout
-:func:`vfhgan_core.hub.load_generator` reads::
+:func:`vfhgan_core.weights.hub.load_generator` reads::
 
     <folder>/config.json          generator architecture (save_pretrained)
     <folder>/model.safetensors    float32 weights (save_pretrained)
@@ -17,51 +17,36 @@ command that trained it.
     <folder>/metrics.json         validation metrics (when given)
     <folder>/training.json        facts of the run: steps, data counts, device, command (when given)
     <folder>/README.md            the model card
+
+(what a folder must hold to be published, and its validation: :mod:`vfhgan_core.weights.folder_format`).
+
+:func:`write_repo_card` writes the card of a Hub repo of several variants: a table of the
+variants with their switches and validation metrics, how to load them, their data licences
+(:mod:`vfhgan_core.weights.publish` stages and uploads the repo). The training data's
+licences come from :mod:`vfhgan_core.weights.licences`.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard, ModelCardData, constants
 
 from vfhgan_core.experiment import ExperimentConfig, save_experiment
 from vfhgan_core.losses.perceptual import resolve_perceptual
 from vfhgan_core.metrics import METRICS, canonical_metrics
+from vfhgan_core.weights.folder_format import LIPREADER, LipReaderFolder, VariantFolder
+from vfhgan_core.weights.licences import dataset_licences
+from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
 
-__all__ = ["DATASET_LICENCES", "dataset_licences", "save_model_card", "write_model_card", "write_weights_folder"]
-
-#: datasets recognised in data sources and clip ids: key → (name, licence, note)
-DATASET_LICENCES: dict[str, tuple[str, str, str]] = {
-    "grid": ("GRID audiovisual sentence corpus (Cooke, Barker, Cunningham & Shao, 2006)", "CC BY 4.0",
-             "attribution required"),
-    "voxceleb": ("VoxCeleb2 (Chung, Nagrani & Zisserman, 2018), clips distributed with PC-AVS", "CC BY 4.0",
-                 "attribution required"),
-    "hdtf": ("HDTF (Zhang, Li, Ding & Fan, 2021)", "research use only",
-             "YouTube material: weights trained on it are for research use"),
-}
+__all__ = ["REPO_CARD_METRICS", "save_model_card", "write_model_card", "write_repo_card", "write_weights_folder"]
 
 #: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.METRICS`)
 CARD_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
-
-
-def dataset_licences(experiment: ExperimentConfig, clip_ids: list[str] | None = None) -> list[tuple[str, str, str]]:
-    """``(name, licence, note)`` of each known dataset the run's sources or clip ids mention.
-
-    Sources that match no known dataset give an ``(source, "unknown", ...)`` entry so a card
-    never hides data of unknown licence.
-    """
-    texts = [s.lower() for s in (*experiment.data.train, *experiment.data.val)] + \
-            [c.lower() for c in (clip_ids or [])]
-    found: dict[str, tuple[str, str, str]] = {}
-    for key, entry in DATASET_LICENCES.items():
-        if any(key in t for t in texts):
-            found[key] = entry
-    for src in (*experiment.data.train, *experiment.data.val):
-        if not any(key in src.lower() for key in DATASET_LICENCES):
-            found[src] = (src, "unknown", "check the licence of this data before sharing the weights")
-    return list(found.values())
+#: metrics shown in the repo card's table: (key in metrics.json, column header)
+REPO_CARD_METRICS = tuple((key, METRICS[key].heading) for key in CARD_METRICS)
 
 
 def _fmt(value: Any) -> str:
@@ -345,7 +330,7 @@ def save_model_card(folder: str | Path, card_data: ModelCardData, parts: list[st
 
 def _rounds_section(extra: Mapping[str, Any]) -> str:
     """The runs these weights went through, oldest first, this run last, and their total."""
-    from vfhgan_core.training.rounds import round_of, rounds_total
+    from vfhgan_core.weights.rounds import round_of, rounds_total
 
     rounds = [*extra["rounds"], round_of(extra)]
     rows = []
@@ -367,6 +352,137 @@ def _rounds_section(extra: Mapping[str, Any]) -> str:
             _table(rows, ("round", "variant", "device", "steps", "minutes", "loss weights")) +
             f"\n\nIn all: {total['steps']} steps; training time {by_device} (the pixel pretrain these "
             "runs start from is not counted where its run did not record it).")
+
+
+def _repo_fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–" if value is None else str(value)
+    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
+
+
+def _yes(flag: bool) -> str:
+    return "✓" if flag else "–"
+
+
+def write_repo_card(
+    staging: str | Path,
+    repo_id: str,
+    variants: Sequence[VariantFolder],
+    lipreader: LipReaderFolder | None = None,
+    revision: str | None = None,
+) -> Path:
+    """Write the repo-level ``README.md`` (model card of the whole repo) into ``staging``.
+
+    The card has Hub front matter (licence, ``library_name: vfhgan``, tags, datasets, metrics),
+    a table of the variants with their switches and validation metrics (``metrics.json``,
+    bicubic on the same frames when the variants agree on it), how to load a variant (CLI,
+    app and Python) and the data licences gathered from the variants' cards.
+
+    Returns:
+        The path of the written card.
+    """
+    staging = Path(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    names = [v.name for v in variants]
+    example = DEFAULT_VARIANT if DEFAULT_VARIANT in names else names[0]
+
+    licences: dict[str, list[str]] = {}
+    for v in variants:
+        for line in v.licences:
+            licences.setdefault(line, []).append(v.name)
+    weight_licences = {str(v.card_data.get("license", "apache-2.0")) for v in variants}
+    datasets = list(dict.fromkeys(d for v in variants for d in v.card_data.get("datasets") or []))
+    if lipreader is not None:
+        datasets += [d for d in lipreader.card_data.get("datasets") or [] if d not in datasets]
+    research_only = any("research" in line.lower() for line in licences)
+    card_data = ModelCardData(
+        license=weight_licences.pop() if len(weight_licences) == 1 else "other",
+        library_name="vfhgan",
+        tags=["super-resolution", "face-hallucination", "audio-visual", "video", "vfh-gan", "pytorch", *names],
+        datasets=datasets or None,
+        metrics=["psnr", "ssim", "erqa"],
+        pipeline_tag="image-to-image",
+    )
+
+    parts = ["# VFH-GAN: audio-visual video face hallucination (×4)", ""]
+    parts.append(
+        "Trained generators of a reimplementation of *Audio-visual video face hallucination with frequency "
+        "supervision and cross modality support by speech based lip reading loss* (Sharma, Dhall, Kumar & Bawa, "
+        "2022): ×4 restoration of talking-face video (32×32 → 128×128 face crops) from a window of low-resolution "
+        "frames and, for the `audio` variants, the speech around each frame. Each variant is one subfolder of this "
+        "repo, named after the switches it was trained with; its own `README.md` is its full model card.")
+    if research_only:
+        parts += ["", "**Research use only** for the variants trained on research-only data (see *Data licences*)."]
+    if revision and revision != constants.DEFAULT_REVISION:
+        parts += ["", f"These files are on the branch `{revision}` of `{repo_id}`."]
+
+    # variants table
+    header = ("variant", "audio", "attention", "frequency loss", "lip loss", "steps",
+              *(label for _, label in REPO_CARD_METRICS))
+    rows = []
+    for v in variants:
+        s = parse_variant(v.name)
+        label = f"[`{v.name}`]({v.name}/README.md)" + (" (default)" if v.name == DEFAULT_VARIANT else "")
+        rows.append((label, _yes(s["audio"]), _yes(s["attention"]) if s["audio"] else "n/a",
+                     _yes(s["frequency_loss"]), _yes(s["lip_loss"]), _repo_fmt(v.training.get("steps")),
+                     *(_repo_fmt(v.metrics.get(key)) for key, _ in REPO_CARD_METRICS)))
+    baselines = {tuple(_repo_fmt(v.metrics.get(f"bicubic/{key}")) for key, _ in REPO_CARD_METRICS)
+                 for v in variants if any(f"bicubic/{key}" in v.metrics for key, _ in REPO_CARD_METRICS)}
+    if len(baselines) == 1:
+        rows.append(("bicubic (same frames)", "", "", "", "", "", *baselines.pop()))
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    parts += ["", "## Variants", "", *lines, "",
+              "Validation metrics of each exported generator on unseen speakers (128×128 face crops, Y channel of "
+              "BT.601 YCbCr; ERQA v1.0), from its `metrics.json`; – where not measured."]
+    if len(baselines) > 1:
+        parts.append("The variants were validated on different frames: see each variant's card for its bicubic "
+                     "baseline.")
+    parts += ["", "Each variant folder holds `config.json` (generator architecture), `model.safetensors` (float32 "
+              "weights), `experiment.json` (the whole training run), `metrics.json`, `training.json` and `README.md`."]
+
+    # usage
+    parts += ["", "## Usage", "",
+              "With the VFH-GAN code installed (`pip install -e .` in a checkout of the project):", "",
+              "```bash",
+              f"python -m vfhgan_core enhance in.mp4 out.mp4 --weights {repo_id} --variant {example}",
+              f"python app.py --weights {repo_id}    # the web app, every variant of this repo",
+              "```", "",
+              "```python",
+              "from vfhgan_core.hub import load_generator",
+              f"generator = load_generator({example!r}, source={repo_id!r})",
+              "# or",
+              "from vfhgan_core.models.generator import VFHGANGenerator",
+              f"generator = VFHGANGenerator.from_pretrained({repo_id!r}, subfolder={example!r}"
+              + (f", revision={revision!r}" if revision and revision != constants.DEFAULT_REVISION else "") + ")",
+              "```", "",
+              "Files are downloaded once into the Hugging Face cache; later runs work offline (`HF_HUB_OFFLINE=1`)."]
+    if revision and revision != constants.DEFAULT_REVISION:
+        parts += ["", f"The command line, the app and `load_generator` read the default branch; the files of the "
+                      f"branch `{revision}` load with `from_pretrained(..., revision={revision!r})`."]
+    if lipreader is not None:
+        parts += ["", "## Lip reader", "",
+                  f"`{LIPREADER}/` holds the frozen word-level lip reader ({lipreader.num_parameters:,} parameters) "
+                  "whose features give the lip-reading loss of the `-lip` variants; it is needed for training only:",
+                  "", "```bash",
+                  f"hf download {repo_id} --include '{LIPREADER}/*' --local-dir weights",
+                  "python train/train_vfhgan.py --config train/configs/audio-ffl-lip.json "
+                  f"--lip-reader weights/{LIPREADER}",
+                  "```", "", f"See [`{LIPREADER}/README.md`]({LIPREADER}/README.md) for its data and accuracy."]
+
+    # licences
+    parts += ["", "## Data licences", ""]
+    for line, users in licences.items():
+        parts.append(line + ("" if len(users) == len(variants) else f" — variants: {', '.join(users)}"))
+    if lipreader is not None:
+        for d in lipreader.card_data.get("datasets") or []:
+            parts.append(f"- lip reader: {d}")
+    if not licences and lipreader is None:
+        parts.append("Not recorded in the variants' cards: check the training data's licences before use.")
+    parts += ["", "The code is Apache-2.0. The paper's authors released no weights; these were trained from scratch "
+              "by the VFH-GAN project."]
+
+    return save_model_card(staging, card_data, parts)
 
 
 def write_weights_folder(

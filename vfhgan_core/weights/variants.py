@@ -4,7 +4,7 @@ A variant is named after its switches: audio conditioning, the frequency loss, t
 loss, plus ``-noattn`` (the attention ablation) and ``-real`` (trained on the blind degradations
 of real low-quality video instead of clean bicubic downsampling), e.g. ``audio-ffl-lip``,
 ``noaudio-noffl-nolip``, ``audio-ffl-lip-real``. Where a variant's weights come from is
-:mod:`vfhgan_core.hub`.
+:mod:`vfhgan_core.weights.hub`.
 """
 from __future__ import annotations
 

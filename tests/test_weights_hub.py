@@ -8,9 +8,9 @@ import huggingface_hub
 import pytest
 import torch
 
-from vfhgan_core import hub
 from vfhgan_core.errors import WeightsNotFoundError
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
+from vfhgan_core.weights import hub
 
 
 def test_variant_names_round_trip() -> None:

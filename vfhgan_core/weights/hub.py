@@ -1,7 +1,7 @@
 """Where model weights come from: bundled assets, a local folder, or the Hugging Face Hub.
 
 One resolver serves the CLI, the app and evaluation. A *variant* is a trained
-generator named after its switches (:mod:`vfhgan_core.variants`); its weights are
+generator named after its switches (:mod:`vfhgan_core.weights.variants`); its weights are
 a folder with ``config.json`` and ``model.safetensors`` (``save_pretrained``).
 
 ``source`` may be:
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
 from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, hub_reachable, resolve_file  # noqa: F401 (re-exported)
-from vfhgan_core.variants import DEFAULT_VARIANT, parse_variant, variant_name  # noqa: F401 (re-exported)
+from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant, variant_name  # noqa: F401 (re-exported)
 
 #: folder of the weights shipped with the project
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "weights"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "weights"
 
 def variant_source(variant: str, source: str | os.PathLike | None = None) -> tuple[str, str | None]:
     """``(path_or_repo, subfolder)`` that holds ``variant``'s files, for ``from_pretrained``."""

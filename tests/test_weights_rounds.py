@@ -1,4 +1,4 @@
-"""vfhgan_core.training.rounds: the history of weights trained over several runs."""
+"""vfhgan_core.weights.rounds: the history of weights trained over several runs."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vfhgan_core.training.rounds import ROUND_KEYS, round_of, rounds_before, rounds_total
+from vfhgan_core.weights.rounds import ROUND_KEYS, round_of, rounds_before, rounds_total
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,63 @@
+"""Trained weights: which variants exist, where their files come from, and the folders and cards they ship in.
+
+Above :mod:`vfhgan_core.models`, :mod:`vfhgan_core.losses` and :mod:`vfhgan_core.metrics`, below
+:mod:`vfhgan_core.pipelines` and :mod:`vfhgan_core.training`. One module per job:
+
+- :mod:`~vfhgan_core.weights.variants`: variant names (``audio-ffl-lip``, ...) and their switches;
+  light (no torch, no Hub), read by the CLI and the app before anything heavy. A new variant
+  switch goes here (:func:`variant_name` / :func:`parse_variant`).
+- :mod:`~vfhgan_core.weights.hub`: where a variant's files come from (the bundled
+  ``assets/weights``, a local folder, a Hub repo) and :func:`load_generator`. A new weights
+  source goes here (:func:`variant_source`).
+- :mod:`~vfhgan_core.weights.licences`: the known training datasets a run used and their licences.
+- :mod:`~vfhgan_core.weights.folder_format`: what a published weights folder (a variant, the lip
+  reader) must hold, and its validation (:func:`validate_variant_folder`, ...). A new required
+  file goes here.
+- :mod:`~vfhgan_core.weights.model_card`: the one card builder: a variant's card
+  (:func:`write_model_card`), the folder writer (:func:`write_weights_folder`) and the card of a
+  Hub repo of several variants (:func:`write_repo_card`). A change to what a card says goes here.
+- :mod:`~vfhgan_core.weights.publish`: a Hub repo of several variants: staged, checked, uploaded
+  in one commit (``train/push_to_hub.py`` is its command line).
+- :mod:`~vfhgan_core.weights.rounds`: the training history a weights folder carries over runs.
+
+Inside the package the modules import in this order: variants, rounds, licences → hub,
+folder_format → model_card → publish.
+
+The names below are imported on first use (``import vfhgan_core.weights.variants`` stays light).
+"""
+
+#: public name → module that defines it
+_PUBLIC = {
+    "DEFAULT_VARIANT": "vfhgan_core.weights.variants",
+    "parse_variant": "vfhgan_core.weights.variants",
+    "variant_name": "vfhgan_core.weights.variants",
+    "BUNDLED_WEIGHTS": "vfhgan_core.weights.hub",
+    "list_variants": "vfhgan_core.weights.hub",
+    "load_generator": "vfhgan_core.weights.hub",
+    "variant_source": "vfhgan_core.weights.hub",
+    "InvalidWeightsError": "vfhgan_core.weights.folder_format",
+    "validate_lipreader_folder": "vfhgan_core.weights.folder_format",
+    "validate_variant_folder": "vfhgan_core.weights.folder_format",
+    "write_model_card": "vfhgan_core.weights.model_card",
+    "write_repo_card": "vfhgan_core.weights.model_card",
+    "write_weights_folder": "vfhgan_core.weights.model_card",
+    "round_of": "vfhgan_core.weights.rounds",
+    "rounds_before": "vfhgan_core.weights.rounds",
+    "rounds_total": "vfhgan_core.weights.rounds",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vfhgan_core.weights' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
