@@ -177,7 +177,7 @@ def write_model_card(
     # usage
     repo = extra.get("repo_id")
     parts += ["", "## Usage", "", "```python",
-              "from vfhgan_core.hub import load_generator",
+              "from vfhgan_core.weights import load_generator",
               f"generator = load_generator({experiment.variant!r}"
               + (f", source={repo!r}" if repo else ", source='path/to/weights'") + ")",
               "# lr: float (B, %d, 3, 32, 32) RGB in [0, 1]%s" % (
@@ -449,7 +449,7 @@ def write_repo_card(
               f"python app.py --weights {repo_id}    # the web app, every variant of this repo",
               "```", "",
               "```python",
-              "from vfhgan_core.hub import load_generator",
+              "from vfhgan_core.weights import load_generator",
               f"generator = load_generator({example!r}, source={repo_id!r})",
               "# or",
               "from vfhgan_core.models.generator import VFHGANGenerator",
