@@ -14,7 +14,9 @@ from vfhgan_core.spectrum import (
     high_frequency_energy,
     log_magnitude_spectrum,
     luma,
+    radial_frequency,
     radial_power_spectrum,
+    ring_counts,
     spectral_error_map,
 )
 
@@ -165,3 +167,17 @@ def test_mean_above_takes_the_bands_from_a_frequency_up() -> None:
     values[3] = np.nan                                   # a band without data is left out
     assert mean_above(values, edges, 0.125) == pytest.approx(np.mean([2, 4, 5, 6, 7]))
     assert np.isnan(mean_above(values[:1], band_edges(1), 0.125))      # no band starts above 0.125
+
+
+def test_ring_counts_turn_ring_means_back_into_the_total_power() -> None:
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    counts = ring_counts((128, 128))
+    assert counts.shape == (64,) and counts.min() >= 1
+    assert counts.sum() == int((radial_frequency((128, 128)) <= 0.5).sum())
+    _, power = radial_power_spectrum(frame)
+    # ring mean × ring size summed = the power of every bin inside the 0.5 cycles/pixel disc
+    spectrum = np.abs(np.fft.fft2(luma(frame), norm="ortho")) ** 2
+    inside = radial_frequency((128, 128)) <= 0.5
+    assert float((power * counts).sum()) == pytest.approx(float(spectrum[inside].sum()), rel=1e-9)
+    assert ring_counts((128, 128), n_bins=16).sum() == counts.sum()

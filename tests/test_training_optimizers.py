@@ -40,7 +40,7 @@ def test_the_audio_branch_gets_its_own_faster_group() -> None:
         lr, mel = torch.rand(2, 5, 3, 32, 32, generator=g), torch.randn(2, 1, 80, 16, generator=g)
         F.mse_loss(model(lr, mel).sr, torch.rand(2, 3, 128, 128, generator=g)).backward()
         opt.step()
-        moved.append(float(model.cross_modal.inject.weight.abs().max()))
+        moved.append(float(model.cross_modal.inject.weight.detach().abs().max()))
     assert moved[1] == pytest.approx(10 * moved[0], rel=1e-3)
 
 

@@ -56,7 +56,7 @@ from vfhgan_core.errors import VFHGANError
 from vfhgan_core.evaluation import ERQA_VERSION, score_frames
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
-from vfhgan_core.spectrum import luma, radial_frequency
+from vfhgan_core.spectrum import radial_power_spectrum, ring_counts
 
 log = logging.getLogger(__name__)
 
@@ -272,25 +272,20 @@ def high_frequency_scores(sr: np.ndarray, gt: np.ndarray, band: tuple[float, flo
     """Spectral fidelity of ``sr`` to ``gt`` (uint8 (T, H, W, 3) each) in a radial band.
 
     Returns ``hf_error_db`` (mean over frames and band rings of ``|10·log10(P_SR/P_GT)|``,
-    where ``P`` is the mean power of the luma DFT in each one-bin-wide ring) and
-    ``hf_energy_ratio`` (band power of SR over band power of GT, summed over the clip).
+    where ``P`` is the mean power of the luma DFT in each one-bin-wide ring,
+    :func:`~vfhgan_core.spectrum.radial_power_spectrum`) and ``hf_energy_ratio`` (band power of
+    SR over band power of GT, summed over the clip).
     """
     h, w = gt.shape[1:3]
-    r = radial_frequency((h, w))
     n = min(h, w) // 2
-    ring = np.minimum((r / 0.5 * n).astype(int), n - 1)
     centres = (np.arange(n) + 0.5) * (0.5 / n)
     rings = np.flatnonzero((centres >= band[0]) & (centres <= band[1]))
-    inside = np.isin(ring, rings) & (r <= 0.5)
-    counts = np.bincount(ring[inside], minlength=n)[rings]
+    counts = ring_counts((h, w))[rings]
 
-    def ring_power(frames: np.ndarray) -> np.ndarray:
-        y = torch.from_numpy(np.stack([luma(f) for f in frames]))
-        power = (torch.fft.fft2(y).abs() ** 2).numpy()  # (T, H, W)
-        sums = np.stack([np.bincount(ring[inside], weights=p[inside], minlength=n)[rings] for p in power])
-        return sums / counts  # (T, rings)
+    def band_power(frames: np.ndarray) -> np.ndarray:
+        return np.stack([radial_power_spectrum(f)[1][rings] for f in frames])  # (T, rings)
 
-    p_sr, p_gt = ring_power(sr), ring_power(gt)
+    p_sr, p_gt = band_power(sr), band_power(gt)
     eps = 1e-12
     error = np.abs(10.0 * np.log10((p_sr + eps) / (p_gt + eps)))
     return {
@@ -299,7 +294,6 @@ def high_frequency_scores(sr: np.ndarray, gt: np.ndarray, band: tuple[float, flo
     }
 
 
-@torch.inference_mode()
 def word_accuracy(shard: ClipShard, frames: np.ndarray, reader: torch.nn.Module) -> tuple[int, int]:
     """``(correct, words)``: how many spoken words of ``shard`` the lip reader recognises
     from ``frames`` (uint8 (T, 128, 128, 3), the clip restored by some method), with the

@@ -117,6 +117,18 @@ def radial_power_spectrum(img: ImageLike, n_bins: Optional[int] = None) -> tuple
     return freqs, mean_power
 
 
+def ring_counts(shape: tuple[int, int], n_bins: Optional[int] = None) -> np.ndarray:
+    """How many DFT bins of an ``(H, W)`` frame each ring of :func:`radial_power_spectrum` averages.
+
+    ``int64 (n_bins,)``; ``n_bins`` as there (default ``min(H, W) // 2``). Ring power × count is
+    the ring's total power, for sums over a band.
+    """
+    n = int(n_bins) if n_bins is not None else min(shape) // 2
+    r = radial_frequency(shape).ravel()
+    r = r[r <= 0.5]
+    return np.bincount(np.minimum((r / 0.5 * n).astype(int), n - 1), minlength=n)
+
+
 def high_frequency_energy(img: ImageLike, band: tuple[float, float] = (0.25, 0.5),
                           mode: str = "fraction") -> float:
     """How much of the frame's spectrum lies in a radial frequency band.
