@@ -18,6 +18,8 @@ The public API, imported on first use (``import vfhgan_core`` stays light)::
 
 __version__ = "0.1.0"
 
+from vfhgan_core.utils.lazy_exports import lazy_exports
+
 #: public name → module that defines it
 _PUBLIC = {
     "FaceRestorer": "vfhgan_core.pipelines.face_restorer",
@@ -33,15 +35,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vfhgan_core' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())

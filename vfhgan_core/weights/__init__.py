@@ -26,6 +26,8 @@ folder_format → model_card → publish.
 The names below are imported on first use (``import vfhgan_core.weights.variants`` stays light).
 """
 
+from vfhgan_core.utils.lazy_exports import lazy_exports
+
 #: public name → module that defines it
 _PUBLIC = {
     "DEFAULT_VARIANT": "vfhgan_core.weights.variants",
@@ -49,15 +51,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vfhgan_core.weights' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())
