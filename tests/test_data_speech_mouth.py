@@ -1,6 +1,7 @@
 """``vfhgan_core/data/speech_mouth.py``: how much of the mouth's shape the speech window predicts."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,22 @@ def test_the_speech_predicts_the_mouth_better_than_speech_out_of_step(shards) ->
     assert probe.r2_matched[0] > probe.r2_shifted[0] + 0.1
 
 
+@pytest.mark.slow
+def test_per_clip_scoring_ignores_how_loud_a_clip_was_recorded(shards) -> None:
+    # a new recording: the same sentences 6 dB louder (log-mel + a constant) and twice the spread
+    louder = [dataclasses.replace(s, mel_windows=s.mel_windows * 2.0 + 3.0) for s in shards[12:]]
+    same = probe_speech_mouth(shards[:12], shards[12:], per_clip=True)
+    moved = probe_speech_mouth(shards[:12], louder, per_clip=True)
+    np.testing.assert_allclose(moved.r2_matched, same.r2_matched, atol=1e-3)
+    # without it the regression reads the level, and the louder clips score differently
+    plain = probe_speech_mouth(shards[:12], shards[12:])
+    plain_moved = probe_speech_mouth(shards[:12], louder)
+    assert abs(plain_moved.r2_matched[0] - plain.r2_matched[0]) > 0.05
+    # the motion of the main component is still read from the speech, and less when it is out of step
+    assert same.r2_matched[0] > 0.3
+    assert same.r2_matched[0] > same.r2_shifted[0] + 0.1
+
+
 def test_mouth_patches_are_normalised_crops(shards) -> None:
     patches = mouth_patches(shards[0], every=3)
     assert patches.shape == (len(range(0, shards[0].num_frames, 3)), MOUTH_PATCH[0] * MOUTH_PATCH[1])
@@ -64,6 +81,13 @@ def test_the_probe_script_prints_the_table_and_refuses_a_bad_split(prepared: Pat
     assert "fit on 12 clips" in run.stdout and "scored on 4 clips" in run.stdout
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [r.split("|")[1].strip() for r in rows] == ["1", "2", "3"]
+    assert "per clip" not in run.stdout
+    per_clip = subprocess.run([sys.executable, script, "--data", str(prepared), "--clips", "16", "--test-clips", "4",
+                               "--components", "2", "--per-clip"], capture_output=True, text=True, timeout=300)
+    assert per_clip.returncode == 0, per_clip.stderr
+    assert "per clip: speech and mouth taken around each clip's own mean" in per_clip.stdout
+    assert [line[:4] for line in per_clip.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()] \
+        == ["| 1 ", "| 2 "]
     bad = subprocess.run([sys.executable, script, "--data", str(prepared), "--clips", "16", "--test-clips", "16"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--test-clips must be between 1 and 15" in bad.stderr

@@ -9,6 +9,12 @@ score is the R² of each component on clips the regression did not see. A contro
 clip's speech by half a second against its frames: the same voice and mel statistics, out of
 step with the lips, so what it still predicts is the speaker and not the speech.
 
+``per_clip=True`` asks the question the network faces on a new person: each clip's mel windows
+and mouth components are taken relative to that clip's own mean (the mel also scaled by its
+spread), so the regression cannot lean on who speaks or how the clip was recorded, only on how
+the mouth moves with the sound. The network can afford this: the low-resolution frames give it
+the clip's average mouth; what the speech could add is the motion around it.
+
 Ridge regression in closed form (NumPy) rather than scikit-learn: one small solve, and no
 dependency added for it.
 """
@@ -60,11 +66,13 @@ def _ridge_r2(x_train, y_train, x_test, y_test, lam: float) -> np.ndarray:
 
 
 def probe_speech_mouth(train: Sequence[ClipShard], test: Sequence[ClipShard], components: int = 5,
-                       lam: float = 1000.0, every: int = 2, shift_s: float = 0.5) -> SpeechMouthProbe:
+                       lam: float = 1000.0, every: int = 2, shift_s: float = 0.5,
+                       per_clip: bool = False) -> SpeechMouthProbe:
     """Fit on ``train`` clips, score on ``test`` clips (use other sentences or other speakers).
 
     ``every``: use every n-th frame (neighbouring frames are near-duplicates); ``shift_s``: the
-    control's shift of the speech against the frames, in seconds (circular within the clip).
+    control's shift of the speech against the frames, in seconds (circular within the clip);
+    ``per_clip``: score the speech on the motion around each clip's mean (see the module text).
     """
     if not train or not test:
         raise ValueError("the probe needs training and test clips")
@@ -77,20 +85,28 @@ def probe_speech_mouth(train: Sequence[ClipShard], test: Sequence[ClipShard], co
                 fps = float(s.meta.get("fps") or 25.0)
                 lag = max(1, int(round(shift_s * fps)))
                 idx = (idx + lag) % s.num_frames
-            xs.append(s.mel_windows[idx].reshape(len(idx), -1).astype(np.float32))
+            x = s.mel_windows[idx].reshape(len(idx), -1).astype(np.float32)
+            xs.append((x - x.mean(0)) / (x.std() + 1e-3) if per_clip else x)
             ys.append(mouth_patches(s, every))
-        return np.concatenate(xs), np.concatenate(ys)
+        return xs, ys
 
-    x_tr, y_tr = gather(train, False)
+    xs_tr, ys_tr = gather(train, False)
+    x_tr, y_tr = np.concatenate(xs_tr), np.concatenate(ys_tr)
     mean = y_tr.mean(0)
     _, sv, vt = np.linalg.svd(y_tr - mean, full_matrices=False)
     basis = vt[:components].T
-    z_tr = (y_tr - mean) @ basis
+
+    def components_of(ys):
+        zs = [(y - mean) @ basis for y in ys]
+        return np.concatenate([z - z.mean(0) for z in zs] if per_clip else zs)
+
+    z_tr = components_of(ys_tr)
     scores = {}
     for shifted in (False, True):
-        x_fit = gather(train, True)[0] if shifted else x_tr
-        x_te, y_te = gather(test, shifted)
-        scores[shifted] = _ridge_r2(x_fit, z_tr, x_te, (y_te - mean) @ basis, lam)
+        x_fit = np.concatenate(gather(train, True)[0]) if shifted else x_tr
+        xs_te, ys_te = gather(test, shifted)
+        x_te = np.concatenate(xs_te)
+        scores[shifted] = _ridge_r2(x_fit, z_tr, x_te, components_of(ys_te), lam)
     share = sv ** 2 / (sv ** 2).sum()
     return SpeechMouthProbe(tuple(float(v) for v in scores[False]), tuple(float(v) for v in scores[True]),
                             tuple(float(v) for v in share[:components]), len(x_tr), len(x_te))
