@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-# the io tests' shared clips: fixtures defined in media_fixtures.py, registered here for tests/test_io_*.py
-from media_fixtures import grid, grid_frames, grid_speech, made  # noqa: F401
+# shared clips: fixtures defined in media_fixtures.py, registered here (the io tests' GRID clip and its
+# re-encodings; a fixed face and mouth of speaker s1 for the mouth crop and the lip-reading loss)
+from media_fixtures import grid, grid_frames, grid_speech, made, s1_face_crops  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VFHGAN_SHARED", REPO.parent / "shared")).resolve()

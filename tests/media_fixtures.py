@@ -294,3 +294,34 @@ def made(tmp_path_factory, grid: Path) -> dict[str, Path]:
         "fps2997": transcode(grid, d / "fps2997.mp4", fps=Fraction(30000, 1001)),
         "fps2997mkv": transcode(grid, d / "fps2997.mkv", fps=Fraction(30000, 1001)),
     }
+
+
+# ----------------------------------------------------------------------------- a fixed face and mouth of speaker s1
+# Shared by tests/test_faces_mouths.py and tests/test_losses_lipreading.py (registered in conftest.py).
+
+#: square face region of speaker s1 in the 360x288 GRID frames (x1, y1, x2, y2), 160 px
+S1_FACE = (75, 95, 235, 255)
+#: hand-given mouth box in the 128x128 face crop of S1_FACE (x1, y1, x2, y2)
+S1_MOUTH_BOX = (44, 72, 92, 120)
+
+
+@pytest.fixture(scope="module")
+def s1_face_crops(grid_clip: Path) -> tuple[np.ndarray, np.ndarray]:
+    """First 10 frames of a GRID s1 clip: the original RGB frames and their 128x128 crops of S1_FACE."""
+    originals, crops = [], []
+    x1, y1, x2, y2 = S1_FACE
+    with av.open(str(grid_clip)) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            originals.append(rgb)
+            crops.append(cv2.resize(rgb[y1:y2, x1:x2], (128, 128), interpolation=cv2.INTER_AREA))
+            if len(crops) == 10:
+                break
+    return np.stack(originals), np.stack(crops)
+
+
+def crops_to_tensor(crops: np.ndarray):
+    """(N, 128, 128, 3) uint8 -> (N, 3, 128, 128) float in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0

@@ -1,60 +1,30 @@
-"""Tests of vfhgan_core.losses.lipreading: the differentiable mouth crop and the lip-reading loss.
+"""Tests of vfhgan_core.losses.lipreading: the lip-reading loss (eq. 4-5).
 
-Frames are real: 128x128 face crops of a GRID clip (decoded with PyAV, cut at a fixed
-square around speaker s1's face). The mouth box is given by hand and checked against
-the SCRFD detector's mouth keypoints; the crop is checked against OpenCV.
+Frames are real: 128x128 face crops of a GRID clip with a hand-given mouth box
+(``media_fixtures.s1_face_crops``; the crop itself is tested in test_faces_mouths.py).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import av
 import cv2
-import insightface
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from media_fixtures import S1_MOUTH_BOX, crops_to_tensor
 from vfhgan_core.losses.lipreading import (
     DEFAULT_FEATURES,
     LipReadingLoss,
     crop_mouths,
-    rgb_to_gray,
 )
 from vfhgan_core.models.lipreading import MOUTH_CROP, MOUTH_ROI, LipReader, LipReaderConfig
 
-#: square face region of speaker s1 in the 360x288 GRID frames (x1, y1, x2, y2), 160 px
-FACE = (75, 95, 235, 255)
-#: hand-given mouth box in the 128x128 face crop (x1, y1, x2, y2)
-MOUTH_BOX = (44, 72, 92, 120)
-
 
 @pytest.fixture(scope="module")
-def grid_frames(grid_clip: Path) -> tuple[np.ndarray, np.ndarray]:
-    """First 10 frames of a GRID clip: the original RGB frames and their 128x128 face crops."""
-    originals, crops = [], []
-    x1, y1, x2, y2 = FACE
-    with av.open(str(grid_clip)) as container:
-        for frame in container.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24")
-            originals.append(rgb)
-            crops.append(cv2.resize(rgb[y1:y2, x1:x2], (128, 128), interpolation=cv2.INTER_AREA))
-            if len(crops) == 10:
-                break
-    return np.stack(originals), np.stack(crops)
-
-
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, 128, 128, 3) uint8 -> (N, 3, 128, 128) float in [0, 1]."""
-    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
-
-
-@pytest.fixture(scope="module")
-def sequences(grid_frames) -> tuple[torch.Tensor, torch.Tensor]:
+def sequences(s1_face_crops) -> tuple[torch.Tensor, torch.Tensor]:
     """Two real 5-frame sequences (2, 5, 3, 128, 128) in [0, 1] and their mouth boxes (2, 5, 4)."""
-    frames = to_tensor(grid_frames[1]).reshape(2, 5, 3, 128, 128)
-    boxes = torch.tensor(MOUTH_BOX, dtype=torch.float32).expand(2, 5, 4).clone()
+    frames = crops_to_tensor(s1_face_crops[1]).reshape(2, 5, 3, 128, 128)
+    boxes = torch.tensor(S1_MOUTH_BOX, dtype=torch.float32).expand(2, 5, 4).clone()
     return frames, boxes
 
 
@@ -71,55 +41,6 @@ def blur(frames: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 1, 4, 2, 3).contiguous()
 
 
-def test_hand_given_box_is_on_the_mouth(grid_frames, detector_model):
-    """The SCRFD mouth corners of the original frame fall inside the hand-given box of the crop."""
-    detector = insightface.model_zoo.get_model(str(detector_model), providers=["CPUExecutionProvider"])
-    detector.prepare(ctx_id=-1, input_size=(640, 640), det_thresh=0.5)
-    _, keypoints = detector.detect(np.ascontiguousarray(grid_frames[0][0][:, :, ::-1]), input_size=(640, 640))
-    scale = 128 / (FACE[2] - FACE[0])
-    corners = (keypoints[0][3:5] - np.array(FACE[:2])) * scale  # mouth corners in crop pixels
-    x1, y1, x2, y2 = MOUTH_BOX
-    assert np.all((corners[:, 0] > x1) & (corners[:, 0] < x2) & (corners[:, 1] > y1) & (corners[:, 1] < y2))
-    centre = corners.mean(0)
-    assert abs(centre[0] - (x1 + x2) / 2) < 6 and abs(centre[1] - (y1 + y2) / 2) < 6
-
-
-def test_crop_matches_opencv_on_real_face_crop(grid_frames):
-    crops = grid_frames[1][:2]
-    frames = to_tensor(crops)[None]  # (1, 2, 3, 128, 128)
-    boxes = torch.tensor(MOUTH_BOX, dtype=torch.float32).expand(1, 2, 4)
-    ours = crop_mouths(frames, boxes, MOUTH_ROI)
-    assert ours.shape == (1, 2, MOUTH_ROI, MOUTH_ROI)
-    x1, y1, x2, y2 = MOUTH_BOX
-    for t in range(2):
-        gray = cv2.cvtColor(crops[t].astype(np.float32) / 255.0, cv2.COLOR_RGB2GRAY)
-        ref = cv2.resize(gray[y1:y2, x1:x2], (MOUTH_ROI, MOUTH_ROI), interpolation=cv2.INTER_LINEAR)
-        got = ours[0, t].numpy()
-        # OpenCV replicates the sub-image's edge; we sample the real neighbours: only the
-        # outermost ring of output pixels may differ
-        assert np.abs(got[1:-1, 1:-1] - ref[1:-1, 1:-1]).max() < 1e-5
-        assert np.abs(got - ref).mean() < 2e-3
-    # and it is not the same as a crop somewhere else in the face
-    shifted = crop_mouths(frames, boxes - torch.tensor([0.0, 30.0, 0.0, 30.0]), MOUTH_ROI)
-    assert (shifted - ours).abs().mean() > 0.03
-
-
-def test_gray_is_bt601():
-    rgb = torch.rand(2, 3, 4, 5)
-    expected = cv2.cvtColor(rgb[1].permute(1, 2, 0).numpy(), cv2.COLOR_RGB2GRAY)
-    assert np.allclose(rgb_to_gray(rgb)[1].numpy(), expected, atol=1e-5)
-
-
-def test_crop_validation():
-    frames = torch.rand(1, 2, 3, 32, 32)
-    with pytest.raises(ValueError, match=r"\(B, T, 4\)"):
-        crop_mouths(frames, torch.zeros(1, 3, 4), 8)
-    with pytest.raises(ValueError, match="x2 > x1"):
-        crop_mouths(frames, torch.tensor([[[4.0, 4, 4, 9], [1, 1, 9, 9]]]), 8)
-    with pytest.raises(ValueError, match=r"\(B, T, 3, H, W\)"):
-        crop_mouths(frames[:, :, :1], torch.zeros(1, 2, 4), 8)
-
-
 def test_loss_gradients_reach_sr_only(reader, sequences):
     frames, boxes = sequences
     loss_fn = LipReadingLoss(reader)
@@ -133,7 +54,7 @@ def test_loss_gradients_reach_sr_only(reader, sequences):
     assert gt.grad is None
     assert all(p.grad is None and not p.requires_grad for p in reader.parameters())
     # the gradient lives in the mouth box (plus the bilinear support of its edge pixels)
-    x1, y1, x2, y2 = MOUTH_BOX
+    x1, y1, x2, y2 = S1_MOUTH_BOX
     outside = sr.grad.clone()
     outside[..., y1 - 1:y2 + 1, x1 - 1:x2 + 1] = 0
     assert outside.abs().max() == 0

@@ -121,11 +121,7 @@ UNPLACED = {
     "spectrum": "spectral analysis for the app and the lab; imports losses.frequency and metrics",
 }
 #: imports that run up a layer today, to be removed by a later move: (importer, imported) → why it is there
-KNOWN_UPWARD_IMPORTS = {
-    # the lip-reading word clips crop and normalise mouths exactly as the lip reader and its loss do
-    ("vfhgan_core.data.words", "vfhgan_core.losses.lipreading"): "crop_mouths",
-    ("vfhgan_core.data.words", "vfhgan_core.models.lipreading"): "MOUTH_CROP, MOUTH_ROI, normalise_mouths",
-}
+KNOWN_UPWARD_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> int | None:

@@ -278,7 +278,7 @@ def write_model_card(out_dir: Path, config: LipReaderTrainConfig, result: TrainR
         f"{m.tcn_num_layers} layers, {m.tcn_channels} channels, dropout {m.tcn_dropout}), {vocab}-word classifier",
         f"* input: float32 `(B, 1, {config.data.frames}, 88, 88)` grayscale mouths at 25 fps, normalised "
         "`(x - 0.421) / 0.165` for x in [0, 1]: the centre 88x88 of the 96x96 mouth region that "
-        "`vfhgan_core.losses.lipreading.crop_mouths` cuts from a 128x128 face crop",
+        "`vfhgan_core.faces.mouths.crop_mouths` cuts from a 128x128 face crop",
         "* labels: index into the sorted GRID vocabulary (`vfhgan_core.data.words.GRID_VOCABULARY`)",
         "",
         "## Data",

@@ -7,7 +7,7 @@ the lip-reading loss sees it.
 
 Mouth pixels
     The mouth region of each 128x128 face crop is cut out with
-    :func:`vfhgan_core.losses.lipreading.crop_mouths` (the project's single
+    :func:`vfhgan_core.faces.mouths.crop_mouths` (the project's single
     mouth-crop routine, used by the lip-reading loss) at 96x96, grayscale. These
     regions of interest (ROIs) are computed once per shard and kept as uint8
     (``round(255 * gray)``, at most 0.5/255 from the float crop). An example is
@@ -53,8 +53,7 @@ from torch.utils.data import Dataset
 from vfhgan_core.data.alignments import SILENCE_TOKENS
 from vfhgan_core.data.shards import SHARD_SUFFIX, ClipShard, load_shard, read_shard_meta
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.losses.lipreading import crop_mouths
-from vfhgan_core.models.lipreading import MOUTH_CROP, MOUTH_ROI, normalise_mouths
+from vfhgan_core.faces.mouths import MOUTH_CROP, MOUTH_ROI, crop_mouths, normalise_mouths
 
 __all__ = [
     "GRID_VOCABULARY",

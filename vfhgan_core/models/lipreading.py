@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from vfhgan_core.config import from_dict
 from vfhgan_core.errors import WeightsNotFoundError
+from vfhgan_core.faces.mouths import MOUTH_CROP, MOUTH_MEAN, MOUTH_ROI, MOUTH_STD, normalise_mouths
 from vfhgan_core.utils.hub_files import StrictPretrained
 
 __all__ = [
@@ -56,14 +57,6 @@ __all__ = [
     "mpc001_to_lipreader_key",
 ]
 
-#: mean and standard deviation of LRW mouth pixels in [0, 1] (the official normalisation)
-MOUTH_MEAN = 0.421
-MOUTH_STD = 0.165
-#: side of the square mouth region of interest, in pixels, before the centre crop
-MOUTH_ROI = 96
-#: side of the centre crop the network sees, in pixels
-MOUTH_CROP = 88
-
 _ACTIVATIONS = ("prelu", "relu", "swish")
 
 
@@ -71,18 +64,6 @@ class InvalidCheckpointError(WeightsNotFoundError):
     """A weights file exists but is not a usable lip-reader checkpoint (or its config)."""
 
     reason = "bad_weights"
-
-
-def normalise_mouths(gray01: Tensor) -> Tensor:
-    """Normalise grayscale mouth pixels in [0, 1] the way the lip reader was trained.
-
-    Args:
-        gray01: any shape, float, values in [0, 1] (e.g. ``(B, 1, T, 88, 88)``).
-
-    Returns:
-        ``(gray01 - 0.421) / 0.165``, same shape and dtype (roughly zero mean, unit std).
-    """
-    return (gray01 - MOUTH_MEAN) / MOUTH_STD
 
 
 # --------------------------------------------------------------------------- config

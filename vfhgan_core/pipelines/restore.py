@@ -291,7 +291,7 @@ def mouth_zooms(result: RestoreResult, index: int, zoom: int = 4, margin: int = 
     """Enlarged mouth crops of frame ``index`` from every panel of :func:`comparison_panels`.
 
     The crop is the frame's mouth box (``result.clip.mouth_boxes``, the box the lip
-    loss and :func:`vfhgan_core.losses.lipreading.crop_mouths` use) widened by
+    loss and :func:`vfhgan_core.faces.mouths.crop_mouths` use) widened by
     ``margin`` pixels and snapped outwards to the LR pixel grid (multiples of the
     scale, 4), so every LR pixel is shown whole. The same pixels are cut from each
     panel and enlarged ``zoom`` times by pixel repetition (nearest neighbour), so
