@@ -286,6 +286,9 @@ def test_speaker_disjoint_split(prepared) -> None:
         split_clips([prepared["s1"]], [], val_speakers=["nobody"])
     with pytest.raises(DataSplitError, match="no training clip left"):
         split_clips([prepared["s1"]], [], val_speakers=[speaker_of(s1_id)])
+    # no training source at all: the error says what to set
+    with pytest.raises(DataSplitError, match=r"no training data given.*data\.train.*--train-data"):
+        split_clips([], [prepared["other"]])
 
 
 def test_a_training_recording_under_another_name_leaves_validation(prepared) -> None:

@@ -25,7 +25,8 @@ VARIANTS = sorted({variant_name(a, f, l) for a in (True, False) for f in (True, 
 
 
 def _experiment(**changes) -> ExperimentConfig:
-    base = dict(variant="audio-ffl-lip", losses=LossConfig(), data=DataConfig(), optim=OptimConfig())
+    base = dict(variant="audio-ffl-lip", losses=LossConfig(), data=DataConfig(train=("train",), val=("val",)),
+                optim=OptimConfig())
     base.update(changes)
     return ExperimentConfig(**base)
 
@@ -74,16 +75,20 @@ def test_variant_name_must_match_switches() -> None:
 
 def test_inconsistent_sections_are_reported_together() -> None:
     with pytest.raises(ValueError) as info:
-        _experiment(data=DataConfig(num_frames=3), optim=OptimConfig(max_steps=5, pixel_warmup_steps=10))
+        _experiment(data=DataConfig(train=("t",), val=("v",), num_frames=3), optim=OptimConfig(max_steps=5, pixel_warmup_steps=10))
     assert "num_frames" in str(info.value) and "pixel_warmup_steps" in str(info.value)
     with pytest.raises(ValueError, match="single string"):
         DataConfig(train="../prepared/grid_s1")
     with pytest.raises(ValueError, match="no validation data"):
-        DataConfig(val=())
+        DataConfig(train=("t",))
+    with pytest.raises(ValueError, match="names no source"):
+        DataConfig(train=(), val=("v",))
+    with pytest.raises(TypeError, match="train"):   # no default: where prepared clips live is the user's choice
+        DataConfig()
     with pytest.raises(ValueError, match="mixed_precision"):
         OptimConfig(mixed_precision="fp8")
     with pytest.raises(ValueError) as info:
-        DataConfig(color_jitter=-0.1, speaker_sampling_power=1.5)
+        DataConfig(train=("t",), val=("v",), color_jitter=-0.1, speaker_sampling_power=1.5)
     assert "color_jitter" in str(info.value) and "speaker_sampling_power" in str(info.value)
 
 

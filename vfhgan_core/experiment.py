@@ -75,7 +75,8 @@ class DataConfig:
     (:func:`vfhgan_core.data.windows.split_clips`).
 
     Attributes:
-        train: sources of training clips.
+        train: sources of training clips (required: where prepared clips live is the user's
+            choice, so there is no default; ``train/configs/*.json`` name this repository's).
         val: sources used only for validation (may be empty when ``val_speakers`` is set).
         val_speakers: speakers of ``train`` moved to validation.
         speaker_rules: ``(clip-id prefix, speaker)`` pairs naming speakers; first match wins.
@@ -112,8 +113,8 @@ class DataConfig:
             the clean ``degradation``; ``None`` (default) = the clean degradation.
     """
 
-    train: tuple[str, ...] = ("../prepared/grid_s1",)
-    val: tuple[str, ...] = ("../prepared/grid_speakers",)
+    train: tuple[str, ...]
+    val: tuple[str, ...] = ()
     val_speakers: tuple[str, ...] = ()
     speaker_rules: tuple[tuple[str, str], ...] = ()
     num_frames: int = 5
@@ -292,7 +293,7 @@ class ExperimentConfig:
         generator: the generator architecture.
         discriminator: the patch discriminator (built only when a loss needs it).
         losses: loss weights (0 switches a term off).
-        data: data sources, split and sampling.
+        data: data sources, split and sampling (required, by keyword).
         optim: optimisers, schedule and intervals.
         init_from: generator weights to start from: a ``save_pretrained`` folder (e.g. a
             pretrain run's ``final/``), a run folder or a checkpoint folder of this
@@ -306,7 +307,7 @@ class ExperimentConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     losses: LossConfig = field(default_factory=LossConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(kw_only=True)
     optim: OptimConfig = field(default_factory=OptimConfig)
     init_from: Optional[str] = None
     lip_reader: Optional[str] = "assets/weights/lipreader"

@@ -229,9 +229,13 @@ def split_clips(
     (the first ``max_train_clips`` of them by id when given).
 
     Raises:
-        DataSplitError: a source is missing or empty, a side ends up empty, a
+        DataSplitError: no training source, a source is missing or empty, a side ends up empty, a
             ``val_speakers`` entry matches no clip, or a speaker is on both sides.
     """
+    train_sources = tuple(train_sources)
+    if not train_sources:
+        raise DataSplitError("no training data given: name the prepared clips to train on (data.train in the "
+                             "experiment config, or --train-data FOLDER ...; `python -m vfhgan_core prepare VIDEOS --out DIR` makes them)")
     pool: dict[str, Path] = {}
     for src in train_sources:
         pool.update(find_clip_shards(src))
