@@ -104,7 +104,7 @@ LAYERS = (
     ("faces", "data"),
     ("models", "losses"),
     ("metrics",),
-    ("weights",),
+    ("weights", "experiment"),  # experiment: the run's config, stored in every weights folder and checkpoint
     ("pipelines",),
     ("training",),
     ("evaluation",),
@@ -116,8 +116,6 @@ LAYERS = (
 #: in LAYERS when a move gives them a home)
 UNPLACED = {
     "audio": "speech features; faces.clip and data.packed import it, so it belongs at io's level or below",
-    "experiment": "the run's whole config; imports models, losses, data, weights.variants, and weights and "
-                  "training import it",
     "spectrum": "spectral analysis for the app and the lab; imports losses.frequency and metrics",
 }
 #: imports that run up a layer today, to be removed by a later move: (importer, imported) → why it is there
