@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -92,6 +94,29 @@ def test_a_run_is_reproducible_and_leaves_the_caller_alone(face):
         np.testing.assert_array_equal(a.band_error_db[arm], b.band_error_db[arm])
     assert a.focal_weights.shape == (64, 64)       # one patch of the 2 × 2 grid
     assert a.frames == 2
+
+
+def test_labs_started_at_once_in_threads_start_from_the_same_weights(face):
+    """Two app visitors' labs run in one process: their seeded starts must not interleave (a race seen once in
+    tests/test_app_lab.py, and 6 times in 80 here before the lab drew its weights from a private generator)."""
+    config = FrequencyLabConfig(steps=1, snapshot_every=1)
+    expected = next(iter(run_frequency_lab(face, config))).outputs
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)                      # switch threads as often as the interpreter can
+    try:
+        for _ in range(15):
+            starts: dict[int, dict] = {}
+            workers = [threading.Thread(target=lambda k=k: starts.__setitem__(
+                k, next(iter(run_frequency_lab(face, config))).outputs)) for k in range(3)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            for outputs in starts.values():
+                for arm in ARMS:
+                    np.testing.assert_array_equal(outputs[arm], expected[arm])
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_summary_is_plain_json_with_every_band(face):

@@ -335,9 +335,11 @@ def run_frequency_lab(
         bicubic_bands = band_spectral_error(bicubic, gt, cfg.n_bands)
         bicubic_psnr = psnr_y(to_uint8_rgb(bicubic), gt8)
         lr8, bicubic8 = to_uint8_rgb(lr.clamp(0, 1))[0], to_uint8_rgb(bicubic)[0]
-        with torch.random.fork_rng(devices=[]):   # the caller's random state is left alone
-            torch.manual_seed(cfg.seed)
-            base = ResidualESPCN(cfg.scale, cfg.channels)
+        # the initial weights come from a private generator: two labs started at once in one process (two
+        # visitors of the app) would otherwise interleave their draws from torch's global generator and start
+        # from different weights; fork_rng leaves the caller's random state as it was
+        with torch.random.fork_rng(devices=[]):
+            base = ResidualESPCN(cfg.scale, cfg.channels, generator=torch.Generator().manual_seed(cfg.seed))
         nets = {arm: copy.deepcopy(base) for arm in ARMS}   # the same initial weights for both
         opts = {arm: torch.optim.Adam(net.parameters(), lr=cfg.learning_rate) for arm, net in nets.items()}
 
