@@ -228,7 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_ffl_lab(args: argparse.Namespace) -> int:
     from vfhgan_core.faces.clip import PipelineConfig
     from vfhgan_core.faces.detection import load_face_detector
-    from vfhgan_core.frequency_lab import ARMS, FrequencyLabConfig, face_frames, run_frequency_lab
+    from vfhgan_core.pipelines.frequency_lab import ARMS, FrequencyLabConfig, face_frames, run_frequency_lab
 
     config = FrequencyLabConfig(steps=args.steps, snapshot_every=max(1, args.steps // 10), alpha=args.alpha,
                                 loss_weight=args.beta, log_matrix=args.log_matrix, patch_factor=args.patch_factor,
