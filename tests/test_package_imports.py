@@ -109,7 +109,7 @@ LAYERS = (
     ("training",),
     ("evaluation",),
     # the top: the command line and what only it (or the training scripts) uses
-    ("cli", "__main__", "evaluate", "bench", "batch", "probe", "results_tables",
+    ("cli", "__main__", "evaluate", "results_tables",
      "spectral_curves", "step_budget"),
 )
 #: top-level modules the issue does not place: not checked, neither as importer nor as imported (place them

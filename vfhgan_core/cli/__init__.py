@@ -42,7 +42,7 @@ def _add_detector_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from vfhgan_core.probe import format_probe, probe_clip
+    from vfhgan_core.cli.probe import format_probe, probe_clip
 
     report = probe_clip(args.video, None if args.no_faces else _detector_config(args), max_seconds=args.seconds)
     print(json.dumps(report, indent=2) if args.json else format_probe(report))
@@ -127,7 +127,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
 
 def _cmd_enhance_batch(args: argparse.Namespace) -> int:
-    from vfhgan_core.batch import REPORT_NAME, enhance_batch
+    from vfhgan_core.cli.batch import REPORT_NAME, enhance_batch
 
     report = enhance_batch(args.src_dir, args.out_dir, variant=args.variant, weights=args.weights, mode=args.mode,
                            detector=_detector_config(args), progress=not args.quiet)
@@ -147,7 +147,7 @@ def _cmd_enhance_batch(args: argparse.Namespace) -> int:
 def _cmd_bench_batch(args: argparse.Namespace) -> int:
     import platform
 
-    from vfhgan_core.batch import benchmark_batch
+    from vfhgan_core.cli.batch import benchmark_batch
 
     extra = ("--detector-model", args.detector_model) if args.detector_model else ()
     rows = benchmark_batch(args.src_dir, tuple(args.processes), mode=args.mode, variant=args.variant, extra=extra)
@@ -261,7 +261,7 @@ def _cmd_ffl_lab(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from vfhgan_core import bench
+    from vfhgan_core.cli import bench
 
     return bench.run(args)
 
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="params, GFLOPs/frame and CPU frames/s of the networks")
     try:
-        from vfhgan_core import bench
+        from vfhgan_core.cli import bench
 
         bench.add_arguments(p)
     except ImportError:  # pragma: no cover - bench not importable (broken install)
