@@ -45,7 +45,7 @@ from .variants import ALL_VARIANTS, describe_variant
 # page is served a few seconds sooner; the models warm up in the background meanwhile.
 
 if TYPE_CHECKING:
-    from vfhgan_core.frequency_lab import FrequencyLabConfig
+    from vfhgan_core.pipelines.frequency_lab import FrequencyLabConfig
 
     from .engine import JobResult
 
@@ -103,7 +103,7 @@ def readable_errors(action: str) -> Iterator[None]:
 
 def _lab_to_the_end(crops: np.ndarray, config, should_stop) -> dict:
     """Run the lab to its last step and return the last snapshot's figures."""
-    from vfhgan_core.frequency_lab import run_frequency_lab
+    from vfhgan_core.pipelines.frequency_lab import run_frequency_lab
 
     snap = None
     for snap in run_frequency_lab(crops, config, should_stop=should_stop):
@@ -358,7 +358,7 @@ class AppCallbacks:
     def lab_frames(self, video: str | None, at: float, frames: int) -> np.ndarray:
         """The 128×128 face crops of ``frames`` consecutive frames from ``at`` seconds of ``video``."""
         from vfhgan_core.faces.clip import PipelineConfig
-        from vfhgan_core.frequency_lab import face_frames
+        from vfhgan_core.pipelines.frequency_lab import face_frames
 
         if not video:
             raise SettingsError("Upload a video, record one with the webcam, or pick an example first: "
@@ -371,7 +371,7 @@ class AppCallbacks:
     def lab_config(steps: float, alpha: float, loss_weight: float, log_matrix: bool,
                    patch_factor) -> FrequencyLabConfig:
         """The lab's settings from the tab's controls (about 20 snapshots per run)."""
-        from vfhgan_core.frequency_lab import FrequencyLabConfig
+        from vfhgan_core.pipelines.frequency_lab import FrequencyLabConfig
 
         try:
             steps_i, patch_i = int(steps), int(patch_factor)
@@ -387,7 +387,7 @@ class AppCallbacks:
                 alpha: float = 1.0, loss_weight: float = 1.0, log_matrix: bool = False, patch_factor="1",
                 request: gr.Request = None):
         """Stream a lab run: every snapshot updates the status, images, plots, table and JSON."""
-        from vfhgan_core.frequency_lab import run_frequency_lab
+        from vfhgan_core.pipelines.frequency_lab import run_frequency_lab
 
         from . import lab_figures
 

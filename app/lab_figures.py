@@ -1,6 +1,6 @@
-"""What the frequency-loss lab tab shows for one :class:`~vfhgan_core.frequency_lab.LabSnapshot`.
+"""What the frequency-loss lab tab shows for one :class:`~vfhgan_core.pipelines.frequency_lab.LabSnapshot`.
 
-The numbers come from :mod:`vfhgan_core.frequency_lab`; this module only lays them out: the
+The numbers come from :mod:`vfhgan_core.pipelines.frequency_lab`; this module only lays them out: the
 images side by side, the error of each radial band, the focal weight matrix, the curves over
 the steps and the final table.
 """
@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vfhgan_core.frequency_lab import ARMS, LabSnapshot
+from vfhgan_core.pipelines.frequency_lab import ARMS, LabSnapshot
 from vfhgan_core.pipelines.restore import label_tile
 from vfhgan_core.spectrum import bands_above
 

@@ -113,7 +113,7 @@ def test_cancelling_a_lab_stops_its_training(client: Client, server: AppServer) 
 def snapshots(detector_model: Path):
     from app.callbacks import AppCallbacks
     from app.settings import AppSettings
-    from vfhgan_core.frequency_lab import FrequencyLabConfig, run_frequency_lab
+    from vfhgan_core.pipelines.frequency_lab import FrequencyLabConfig, run_frequency_lab
 
     cb = AppCallbacks(AppSettings(detector_model=str(detector_model)))
     crops = cb.lab_frames(str(VOX), 1.0, 1)
@@ -122,7 +122,7 @@ def snapshots(detector_model: Path):
 
 def test_lab_figures_draw_both_networks(snapshots) -> None:
     from app import lab_figures as lf
-    from vfhgan_core.frequency_lab import ARMS
+    from vfhgan_core.pipelines.frequency_lab import ARMS
 
     last = snapshots[-1]
     panels = lf.lab_panels(last, factor=2)

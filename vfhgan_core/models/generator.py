@@ -37,7 +37,7 @@ returned unclamped (losses see the raw values and every pixel keeps its
 gradient); in eval mode (``model.eval()``, which :meth:`from_pretrained`
 sets) they are clamped to [0, 1].
 
-Cost (see :mod:`vfhgan_core.bench`): the default preset (0.56 M parameters,
+Cost (see :mod:`vfhgan_core.cli.bench`): the default preset (0.56 M parameters,
 0.89 GFLOPs per output frame) is built for the CPU demo: about 10 ms per frame
 batched on 2 cores (float32), by keeping most computation at 32×32, no feature
 maps at 128×128, channels-last (NHWC) tensors on CPU, and — without autograd —

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vfhgan_core.batch import REPORT_NAME, find_videos, launch_command, output_paths
+from vfhgan_core.cli.batch import REPORT_NAME, find_videos, launch_command, output_paths
 from vfhgan_core.io import probe_video
 
 pytestmark = pytest.mark.slow

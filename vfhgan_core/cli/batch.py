@@ -17,9 +17,13 @@
   and failed videos, each with its reason, and the figures of the run);
 * one bad video (not a video, no face, damaged) is recorded as failed with its reason and the
   batch goes on.
+
+The commands: :func:`run` (``enhance-batch``) and :func:`run_bench` (``bench-batch``: clips per
+minute with 1 and 2 processes, :func:`benchmark_batch`).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -29,6 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vfhgan_core.cli.options import detector_config
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
@@ -318,3 +323,37 @@ def benchmark_batch(src_dir: str | os.PathLike, processes: tuple[int, ...] = (1,
                      "wall_s": round(wall, 2), "batch_s": report["seconds"],
                      "clips_per_minute": round(60.0 * done / wall, 2), "frames_per_second": round(frames / wall, 2)})
     return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """``enhance-batch``: enhance a folder tree; the main process prints the counts and the failures."""
+    report = enhance_batch(args.src_dir, args.out_dir, variant=args.variant, weights=args.weights, mode=args.mode,
+                           detector=detector_config(args), progress=not args.quiet)
+    if not report.merged:
+        return 0                                 # the main process of the launch reports for all
+    summary = report.to_dict()
+    counts = summary["counts"]
+    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {summary['seconds']:.1f} s "
+          f"with {summary['processes']} process(es): {summary['clips_per_minute']} clips/min, "
+          f"{summary['frames_per_second']} frames/s; report: {Path(args.out_dir) / REPORT_NAME}")
+    for item in summary["items"]:
+        if item["status"] == "failed":
+            print(f"  failed {item['source']}: {item['reason']}")
+    return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``bench-batch``: :func:`benchmark_batch` as a table (and JSON)."""
+    import platform
+
+    extra = ("--detector-model", args.detector_model) if args.detector_model else ()
+    rows = benchmark_batch(args.src_dir, tuple(args.processes), mode=args.mode, variant=args.variant, extra=extra)
+    print(f"enhance-batch on {args.src_dir} ({args.mode} mode, {args.variant}), {os.cpu_count()} CPU core(s), "
+          f"{platform.processor() or platform.machine()}")
+    print(f"{'processes':>9}  {'videos':>6}  {'frames':>6}  {'wall s':>7}  {'clips/min':>9}  {'frames/s':>8}")
+    for r in rows:
+        print(f"{r['processes']:>9}  {r['videos']:>6}  {r['frames']:>6}  {r['wall_s']:>7.1f}  "
+              f"{r['clips_per_minute']:>9.2f}  {r['frames_per_second']:>8.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0

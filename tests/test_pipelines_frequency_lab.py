@@ -12,7 +12,7 @@ import torch
 from vfhgan_core.errors import LabCancelled, LabSettingsError
 from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
-from vfhgan_core.frequency_lab import ARMS, FrequencyLabConfig, run_frequency_lab
+from vfhgan_core.pipelines.frequency_lab import ARMS, FrequencyLabConfig, run_frequency_lab
 
 PIXEL, FFL = ARMS
 

@@ -1,10 +1,15 @@
 """Command line: ``python -m vfhgan_core <command>`` (also installed as ``vfhgan``).
 
 Commands: ``probe`` (what the pipeline sees in a video), ``prepare`` (videos
-to training shards), ``enhance`` (restore a video), ``evaluate`` (score bicubic
-and the variants on real clips), ``ffl-lab`` (the frequency-loss lab of the app), ``bench``
-(network cost on this machine).
+to training shards), ``enhance`` (restore a video), ``enhance-batch`` and ``bench-batch``
+(a folder tree of videos), ``evaluate`` (score bicubic and the variants on real clips),
+``ffl-lab`` (the frequency-loss lab of the app), ``bench`` (network cost on this machine).
 Input problems print one clear line and exit with status 2.
+
+This module holds the parser and :func:`main`; a command of more than a few lines has its own
+module: :mod:`~vfhgan_core.cli.enhance`, :mod:`~vfhgan_core.cli.batch` (``enhance-batch``,
+``bench-batch``), :mod:`~vfhgan_core.cli.probe`, :mod:`~vfhgan_core.cli.ffl_lab`,
+:mod:`~vfhgan_core.cli.bench`; :mod:`~vfhgan_core.cli.options` holds the detector options they share.
 """
 from __future__ import annotations
 
@@ -14,37 +19,18 @@ import logging
 import os
 import shlex
 import sys
-from dataclasses import replace
 from pathlib import Path
 
+from vfhgan_core.cli import batch, enhance, ffl_lab
+from vfhgan_core.cli.options import add_detector_arguments, detector_config
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
 
-def _detector_config(args: argparse.Namespace):
-    from vfhgan_core.faces.detection import DetectorConfig
-
-    config = DetectorConfig()
-    if getattr(args, "detector_model", None):
-        config = replace(config, model_path=args.detector_model)
-    if getattr(args, "det_size", None):
-        config = replace(config, det_size=args.det_size)
-    if getattr(args, "no_download", False):
-        config = replace(config, allow_download=False)
-    return config
-
-
-def _add_detector_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--detector-model", metavar="PATH",
-                   help="SCRFD .onnx face detector (default: $VFHGAN_DETECTOR_MODEL, then insightface's buffalo_s)")
-    p.add_argument("--det-size", type=int, metavar="PX", help="detector input size (default 640)")
-    p.add_argument("--no-download", action="store_true", help="never try to download the detector model")
-
-
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from vfhgan_core.probe import format_probe, probe_clip
+    from vfhgan_core.cli.probe import format_probe, probe_clip
 
-    report = probe_clip(args.video, None if args.no_faces else _detector_config(args), max_seconds=args.seconds)
+    report = probe_clip(args.video, None if args.no_faces else detector_config(args), max_seconds=args.seconds)
     print(json.dumps(report, indent=2) if args.json else format_probe(report))
     return 0
 
@@ -53,7 +39,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from vfhgan_core.data.prepare import prepare_dataset
     from vfhgan_core.faces.clip import PipelineConfig
 
-    config = PipelineConfig(detector=_detector_config(args), detect_every=args.detect_every)
+    config = PipelineConfig(detector=detector_config(args), detect_every=args.detect_every)
     summary = prepare_dataset(
         args.sources,
         args.out,
@@ -74,91 +60,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         + (f" ({summary.frames_per_second:.1f} frames/s)" if summary.frames_processed else "")
         + f", {summary.reused} already done. Manifest: {summary.out_dir / 'manifest.json'}"
     )
-    return 0
-
-
-def _cmd_enhance(args: argparse.Namespace) -> int:
-    import time
-
-    from vfhgan_core.data.degradations import DegradationConfig
-    from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.pipelines.face_restorer import FaceRestorer
-    from vfhgan_core.pipelines.restore import RestoreOptions
-
-    t0 = time.perf_counter()
-    if args.degrade == "blind" and args.mode != "simulate":
-        raise VFHGANError("--degrade blind makes the simulated input of simulate mode; in real mode the video's own "
-                          "quality is the input. Use --mode simulate, or leave --degrade out.")
-    if args.occlude_mouth and args.mode != "simulate":
-        raise VFHGANError("--occlude-mouth hides the mouth of simulate mode's 32x32 input; in real mode the video's "
-                          "own face is the input. Use --mode simulate, or leave --occlude-mouth out.")
-    options = RestoreOptions(
-        mode=args.mode,
-        start=args.start,
-        duration=args.duration,
-        pipeline=PipelineConfig(detector=_detector_config(args)),
-        simulated_degradation=DegradationConfig() if args.degrade == "blind" else None,
-        degradation_seed=args.degrade_seed,
-        occlude_mouth=args.occlude_mouth,
-    )
-    restorer = FaceRestorer.load(args.variant, args.weights, options.pipeline.detector)
-    out = Path(args.output)
-    comparison = None
-    if args.mode == "simulate":
-        comparison = Path(args.comparison) if args.comparison else out.with_name(out.stem + "_comparison.mp4")
-    result, videos = restorer.enhance(args.input, out, options, comparison=comparison)
-    if videos.comparison is not None:
-        written = f"{videos.main} and {videos.comparison} (LR | bicubic | {args.variant} | ground truth)"
-    else:
-        written = str(videos.main)
-    if result.degradation is not None:
-        print(f"simulated input: the real-video chain, seed {args.degrade_seed}: {result.degradation.describe()}")
-    for name, weights in result.route_weights.items():
-        if len(weights):
-            print(f"{name}: its router gave the degraded-video expert {float(weights.mean()):.0%} of the weight "
-                  f"on average (frames from {float(weights.min()):.0%} to {float(weights.max()):.0%})")
-    seconds = time.perf_counter() - t0
-    clip_seconds = result.num_frames / result.fps
-    print(
-        f"restored {result.num_frames} frames ({clip_seconds:.1f} s of video) with {args.variant} in {seconds:.1f} s "
-        f"({clip_seconds / seconds:.2f}x real time); wrote {written}"
-    )
-    return 0
-
-
-def _cmd_enhance_batch(args: argparse.Namespace) -> int:
-    from vfhgan_core.batch import REPORT_NAME, enhance_batch
-
-    report = enhance_batch(args.src_dir, args.out_dir, variant=args.variant, weights=args.weights, mode=args.mode,
-                           detector=_detector_config(args), progress=not args.quiet)
-    if not report.merged:
-        return 0                                 # the main process of the launch reports for all
-    summary = report.to_dict()
-    counts = summary["counts"]
-    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {summary['seconds']:.1f} s "
-          f"with {summary['processes']} process(es): {summary['clips_per_minute']} clips/min, "
-          f"{summary['frames_per_second']} frames/s; report: {Path(args.out_dir) / REPORT_NAME}")
-    for item in summary["items"]:
-        if item["status"] == "failed":
-            print(f"  failed {item['source']}: {item['reason']}")
-    return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
-
-
-def _cmd_bench_batch(args: argparse.Namespace) -> int:
-    import platform
-
-    from vfhgan_core.batch import benchmark_batch
-
-    extra = ("--detector-model", args.detector_model) if args.detector_model else ()
-    rows = benchmark_batch(args.src_dir, tuple(args.processes), mode=args.mode, variant=args.variant, extra=extra)
-    print(f"enhance-batch on {args.src_dir} ({args.mode} mode, {args.variant}), {os.cpu_count()} CPU core(s), "
-          f"{platform.processor() or platform.machine()}")
-    print(f"{'processes':>9}  {'videos':>6}  {'frames':>6}  {'wall s':>7}  {'clips/min':>9}  {'frames/s':>8}")
-    for r in rows:
-        print(f"{r['processes']:>9}  {r['videos']:>6}  {r['frames']:>6}  {r['wall_s']:>7.1f}  "
-              f"{r['clips_per_minute']:>9.2f}  {r['frames_per_second']:>8.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -188,7 +89,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # e.g. --max-clips 0: one clear line, not a traceback
         raise EvaluationError(str(exc)) from None
-    pipeline = PipelineConfig(detector=_detector_config(args))
+    pipeline = PipelineConfig(detector=detector_config(args))
 
     def prepare(source: Path, out: Path) -> None:
         summary = prepare_dataset([source], out, pipeline, workers=args.workers, progress=not args.quiet)
@@ -225,43 +126,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_ffl_lab(args: argparse.Namespace) -> int:
-    from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.faces.detection import load_face_detector
-    from vfhgan_core.frequency_lab import ARMS, FrequencyLabConfig, face_frames, run_frequency_lab
-
-    config = FrequencyLabConfig(steps=args.steps, snapshot_every=max(1, args.steps // 10), alpha=args.alpha,
-                                loss_weight=args.beta, log_matrix=args.log_matrix, patch_factor=args.patch_factor,
-                                learning_rate=args.lr, seed=args.seed, threads=args.threads)
-    detector_config = _detector_config(args)
-    crops = face_frames(args.video, args.at, args.frames, load_face_detector(detector_config),
-                        PipelineConfig(detector=detector_config))
-    snap = None
-    for snap in run_frequency_lab(crops, config):
-        if not args.quiet:
-            print(f"step {snap.step:5d}  {snap.seconds:6.1f} s  PSNR-Y " +
-                  "  ".join(f"{a} {snap.psnr_y[a]:.2f}" for a in ARMS) +
-                  "  | above Nyquist " + "  ".join(f"{a} {snap.high_band_error_db(a):.2f} dB" for a in ARMS),
-                  flush=True)
-    summary = snap.summary()
-    print(f"\n{args.video} at {args.at:g} s, {args.frames} frame(s), {args.steps} steps in {snap.seconds:.1f} s "
-          f"(α {args.alpha:g}, β {args.beta:g}, log matrix {args.log_matrix}, patch factor {args.patch_factor})")
-    print(f"{'band (cycles/px)':>18}  {'bicubic':>8}  {ARMS[0]:>8}  {ARMS[1]:>12}  {'FFL - pixel':>11}")
-    errors = summary["band_error_db"]
-    for k, band in enumerate(summary["bands"]):
-        pix, ffl = errors[ARMS[0]][k], errors[ARMS[1]][k]
-        print(f"{band['low']:.4f}-{band['high']:.4f}  {errors['bicubic'][k]:8.2f}  {pix:8.2f}  {ffl:12.2f}  "
-              f"{ffl - pix:+11.2f}")
-    high = summary["high_band_error_db"]
-    print(f"{'above Nyquist':>18}  {high['bicubic']:8.2f}  {high[ARMS[0]]:8.2f}  {high[ARMS[1]]:12.2f}  "
-          f"{high[ARMS[1]] - high[ARMS[0]]:+11.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from vfhgan_core import bench
+    from vfhgan_core.cli import bench
 
     return bench.run(args)
 
@@ -276,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds checked for faces (default 10; 0 = all)")
     p.add_argument("--no-faces", action="store_true", help="skip face detection")
-    _add_detector_arguments(p)
+    add_detector_arguments(p)
     p.set_defaults(func=_cmd_probe)
 
     p = sub.add_parser("prepare", help="turn videos into training shards")
@@ -288,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-skipped", action="store_true", help="retry clips an earlier run skipped")
     p.add_argument("--limit", type=int, help="only the first N clips")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_detector_arguments(p)
+    add_detector_arguments(p)
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("enhance", help="restore the face in a video (simulate: degrade and compare; real: paste back)")
@@ -310,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "can tell an audio variant its shape")
     p.add_argument("--start", type=float, default=0.0, help="start of the segment, seconds")
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
-    _add_detector_arguments(p)
-    p.set_defaults(func=_cmd_enhance)
+    add_detector_arguments(p)
+    p.set_defaults(func=enhance.run)
 
     p = sub.add_parser("enhance-batch", help="enhance every video below a folder (resumable; split between "
                                              "processes under accelerate launch)")
@@ -323,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real (default): the videos are low-resolution, restore and paste back; simulate: degrade "
                         "the face to 32x32, restore, and also write NAME_comparison.mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_detector_arguments(p)
-    p.set_defaults(func=_cmd_enhance_batch)
+    add_detector_arguments(p)
+    p.set_defaults(func=batch.run)
 
     p = sub.add_parser("bench-batch", help="clips per minute and frames per second of enhance-batch with 1 and 2 "
                                            "processes on this machine")
@@ -334,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=DEFAULT_VARIANT)
     p.add_argument("--detector-model", metavar="PATH", help="SCRFD .onnx face detector")
     p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
-    p.set_defaults(func=_cmd_bench_batch)
+    p.set_defaults(func=batch.run_bench)
 
     p = sub.add_parser("evaluate", help="score bicubic and the trained variants on real clips (the paper's tables)")
     p.add_argument("data", nargs="+", metavar="DATA",
@@ -371,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2,
                    help="processes preparing raw videos and scoring clips (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    _add_detector_arguments(p)
+    add_detector_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("ffl-lab", help="the frequency-loss lab: train a pixel-only and a pixel + FFL network "
@@ -389,12 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", metavar="OUT.json", help="write the final figures as JSON")
     p.add_argument("--quiet", action="store_true", help="print only the final table")
-    _add_detector_arguments(p)
-    p.set_defaults(func=_cmd_ffl_lab)
+    add_detector_arguments(p)
+    p.set_defaults(func=ffl_lab.run)
 
     p = sub.add_parser("bench", help="params, GFLOPs/frame and CPU frames/s of the networks")
     try:
-        from vfhgan_core import bench
+        from vfhgan_core.cli import bench
 
         bench.add_arguments(p)
     except ImportError:  # pragma: no cover - bench not importable (broken install)
@@ -425,7 +291,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from vfhgan_core.cli.probe import format_probe, probe_clip
 from vfhgan_core.faces.detection import DetectorConfig
-from vfhgan_core.probe import format_probe, probe_clip
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from vfhgan_core import bench
+from vfhgan_core.cli import bench
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 
 GENERATOR_ROWS = ["generator default", "generator default w/o audio", "generator default w/o attention",
