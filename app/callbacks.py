@@ -36,7 +36,7 @@ from vfhgan_core.faces.detection import DetectorConfig
 from vfhgan_core.io import probe_video
 from vfhgan_core.weights.variants import parse_variant, variant_name
 
-from .models import ModelStore
+from .model_store import ModelStore
 from .sessions import SessionRegistry
 from .settings import AppSettings, SettingsError
 from .variants import ALL_VARIANTS, describe_variant

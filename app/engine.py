@@ -1,7 +1,7 @@
 """One restoration job of the app: check the segment, restore, score, write the videos.
 
 Everything here orchestrates :mod:`vfhgan_core`; the app holds no model or
-signal-processing code of its own. The models come from :class:`~app.models.ModelStore`.
+signal-processing code of its own. The models come from :class:`~app.model_store.ModelStore`.
 
 * :func:`plan_segment` checks the requested segment against the clip and the server's limit.
 * :func:`run_job` restores one clip segment with one or two variants, scores
@@ -25,7 +25,7 @@ from vfhgan_core.io import VideoInfo, probe_video
 from vfhgan_core.pipelines.face_restorer import FaceRestorer
 from vfhgan_core.pipelines.restore import RestoreCancelled, RestoreOptions, RestoreResult
 
-from .models import ModelStore
+from .model_store import ModelStore
 from .settings import SettingsError
 
 log = logging.getLogger(__name__)

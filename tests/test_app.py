@@ -346,7 +346,7 @@ def test_sessions_keep_only_their_last_run_and_clean_up(tmp_path: Path) -> None:
 def job(weights: Path, detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """A 1 s simulate-mode run of both variants, in-process, with its progress reports."""
     from app.engine import Segment, run_job
-    from app.models import ModelStore
+    from app.model_store import ModelStore
     from vfhgan_core.faces.detection import DetectorConfig
 
     store = ModelStore(str(weights), DetectorConfig(model_path=str(detector_model)))
@@ -414,7 +414,7 @@ def test_training_curves_come_with_the_weights(job, weights: Path, tmp_path: Pat
     import torch
 
     from app import figures
-    from app.models import ModelStore
+    from app.model_store import ModelStore
     from vfhgan_core.spectral_curves import SpectralCurves
 
     result, _ = job

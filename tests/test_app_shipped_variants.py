@@ -25,7 +25,7 @@ FFL, NO_FFL = "audio-ffl-nolip", "audio-noffl-nolip"
 @pytest.fixture(scope="module")
 def job(data_dir: Path, detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
     from app.engine import Segment, run_job
-    from app.models import ModelStore
+    from app.model_store import ModelStore
     from vfhgan_core.faces.detection import DetectorConfig
 
     store = ModelStore(str(REPO / "assets" / "weights"), DetectorConfig(model_path=str(detector_model)))
@@ -64,7 +64,7 @@ REAL, CLEAN = "audio-ffl-lip-real", "audio-ffl-lip"
 def real_world_jobs(data_dir: Path, detector_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """The shipped real-world and clean full variants on the unseen clip, two degraded draws."""
     from app.engine import Segment, run_job
-    from app.models import ModelStore
+    from app.model_store import ModelStore
     from vfhgan_core.faces.detection import DetectorConfig
 
     store = ModelStore(str(REPO / "assets" / "weights"), DetectorConfig(model_path=str(detector_model)))
