@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from vfhgan_core.data.degradations import DegradationConfig
-from vfhgan_core.evaluation import ClipScores, score_frames
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.io import VideoInfo, probe_video
+from vfhgan_core.metrics.clip_scores import ClipScores, score_frames
 from vfhgan_core.pipelines.face_restorer import FaceRestorer
 from vfhgan_core.pipelines.restore import RestoreCancelled, RestoreOptions, RestoreResult
 

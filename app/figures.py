@@ -14,14 +14,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vfhgan_core.metrics import METRICS
-from vfhgan_core.pipelines.restore import comparison_frame, comparison_panels, mouth_zooms
-from vfhgan_core.spectrum import (
+from vfhgan_core.metrics.spectral import (
     ffl_weight_map,
     high_frequency_energy,
     log_magnitude_spectrum,
     radial_power_spectrum,
     spectral_error_map,
 )
+from vfhgan_core.pipelines.restore import comparison_frame, comparison_panels, mouth_zooms
 from vfhgan_core.weights.variants import parse_variant
 
 from .engine import JobResult
@@ -225,7 +225,7 @@ def loss_figure(job: JobResult, index: int) -> go.Figure:
 def training_curves_figure(job: JobResult, curves: dict) -> go.Figure:
     """How the error above the input's Nyquist limit closed during training, per variant of the run.
 
-    ``curves`` maps each variant to its :class:`~vfhgan_core.spectral_curves.SpectralCurves`
+    ``curves`` maps each variant to its :class:`~vfhgan_core.evaluation.spectral_curves.SpectralCurves`
     (``None`` when its weights carry none). The dashed line is bicubic on the same validation frames.
     """
     have = {v: c for v, c in curves.items() if c is not None and c.steps}

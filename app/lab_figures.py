@@ -11,9 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vfhgan_core.metrics.spectral import bands_above
 from vfhgan_core.pipelines.frequency_lab import ARMS, LabSnapshot
 from vfhgan_core.pipelines.restore import label_tile
-from vfhgan_core.spectrum import bands_above
 
 from .figures import enlarge
 

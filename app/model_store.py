@@ -90,7 +90,7 @@ class ModelStore:
 
     def spectral_curves(self, variant: str):
         """The variant's training curves (``spectral_curves.json`` beside its weights), or ``None`` without them."""
-        from vfhgan_core.spectral_curves import load_spectral_curves
+        from vfhgan_core.evaluation.spectral_curves import load_spectral_curves
 
         with self._lock:
             if variant in self._curves:

@@ -415,7 +415,7 @@ def test_training_curves_come_with_the_weights(job, weights: Path, tmp_path: Pat
 
     from app import figures
     from app.model_store import ModelStore
-    from vfhgan_core.spectral_curves import SpectralCurves
+    from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 
     result, _ = job
     r = result.result

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from app.figures import summary_markdown
-from vfhgan_core.spectrum import high_frequency_energy
+from vfhgan_core.metrics.spectral import high_frequency_energy
 
 REPO = Path(__file__).resolve().parents[1]
 FFL, NO_FFL = "audio-ffl-nolip", "audio-noffl-nolip"

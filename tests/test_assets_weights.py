@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from vfhgan_core.data.degradations import DegradationConfig, degrade_clip
-from vfhgan_core.evaluation import score_frames
 from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
+from vfhgan_core.metrics.clip_scores import score_frames
 from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
 from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant, variant_name
 

@@ -18,7 +18,7 @@ from vfhgan_core.faces.clip import PipelineConfig, extract_face_clip
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.faces.detection import DetectorConfig, load_face_detector
 from vfhgan_core.metrics import psnr_y
-from vfhgan_core.spectrum import high_frequency_energy
+from vfhgan_core.metrics.spectral import high_frequency_energy
 
 #: every step off: the chain is then a plain downsampling
 OFF = dict(blur_prob=0.0, gaussian_noise_prob=0.0, poisson_noise_prob=0.0, jpeg_prob=0.0, h264_prob=0.0,

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from vfhgan_core.data.windows import find_clip_shards
-from vfhgan_core.evaluate import EvaluationConfig, evaluate
+from vfhgan_core.evaluation.results_tables import METRIC_LABELS, markdown_report
+from vfhgan_core.evaluation.runs import EvaluationConfig, evaluate
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.results_tables import METRIC_LABELS, markdown_report
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE1 = ("noaudio-ffl-lip", "audio-ffl-lip-noattn", "audio-ffl-lip")

@@ -1,4 +1,4 @@
-"""Evaluation runs (``vfhgan_core.evaluate`` and the ``evaluate`` command) on real GRID clips.
+"""Evaluation runs (``vfhgan_core.evaluation.runs`` and the ``evaluate`` command) on real GRID clips.
 
 Three GRID s1 clips are prepared once for the module (two held-out sentences, one training
 sentence); the generators are tiny untrained ones built from ``train/configs/smoke.json``
@@ -24,20 +24,20 @@ from vfhgan_core.data.shards import load_shard, read_shard_meta
 from vfhgan_core.data.windows import find_clip_shards
 from vfhgan_core.data.words import SentenceSplit, sentence_of
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.evaluate import (
+from vfhgan_core.evaluation.results_tables import markdown_report
+from vfhgan_core.evaluation.runs import (
     CLIP_METRICS,
     EvaluationConfig,
     EvaluationError,
     dataset_clips,
     evaluate,
     evaluate_clip,
-    high_frequency_scores,
 )
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.metrics import psnr_y
+from vfhgan_core.metrics.spectral import high_frequency_scores
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.results_tables import markdown_report
 
 REPO = Path(__file__).resolve().parents[1]
 LIP_READER = REPO / "assets" / "weights" / "lipreader"
@@ -453,7 +453,7 @@ def test_cli_writes_json_and_markdown(capsys: pytest.CaptureFixture, weights: Pa
 def test_speech_ablation_changes_only_what_the_audio_variants_hear(shard_paths: dict[str, Path]) -> None:
     """``speech``: the shipped audio variant's restoration depends on what it hears; bicubic and the
     variant without audio do not."""
-    from vfhgan_core.evaluate import SPEECH_MODES, speech_windows_for
+    from vfhgan_core.evaluation.runs import SPEECH_MODES, speech_windows_for
     from vfhgan_core.weights.hub import load_generator
 
     shard = load_shard(shard_paths[HELDOUT[0]])

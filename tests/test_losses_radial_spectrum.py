@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from vfhgan_core.config import from_dict, to_dict
-from vfhgan_core.evaluate import high_frequency_scores
 from vfhgan_core.losses.frequency import FocalFrequencyLoss
 from vfhgan_core.losses.radial_spectrum import RadialSpectrumLoss, RadialSpectrumLossConfig, ring_power
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
+from vfhgan_core.metrics.spectral import high_frequency_scores
 
 
 @pytest.fixture(scope="module")

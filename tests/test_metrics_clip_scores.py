@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vfhgan_core.evaluation import score_frames
 from vfhgan_core.faces.crops import degrade
 from vfhgan_core.io import read_video
+from vfhgan_core.metrics.clip_scores import score_frames
 from vfhgan_core.pipelines.restore import bicubic_x4
 
 

@@ -1,4 +1,5 @@
-"""Metrics on real GRID frames: a bicubic x4 round trip of a 128x128 crop against its original."""
+"""vfhgan_core.metrics.image (and .temporal's flicker) on real GRID frames: a bicubic x4 round trip of a 128x128
+crop against its original."""
 from __future__ import annotations
 
 import math
@@ -185,20 +186,3 @@ def test_bad_inputs_raise_clear_errors(clip):
         ssim_y(gt[:, :8, :8], gt[:, :8, :8])
     with pytest.raises(TypeError, match="uint8"):
         psnr_y(gt.astype(np.int32), gt.astype(np.int32))
-
-
-def test_one_vocabulary_names_labels_and_formats_every_metric():
-    from vfhgan_core.metrics import METRICS, canonical_metrics, metric
-    from vfhgan_core.results_tables import METRIC_LABELS
-
-    assert metric("temporal_flicker") is METRICS["flicker"] and metric("mouth_psnr") is METRICS["mouth_psnr_y"]
-    assert METRICS["psnr_y"].heading == "PSNR-Y (dB) ↑" and METRICS["flicker"].heading.endswith("↓")
-    assert METRICS["hf_energy_ratio"].heading == METRICS["hf_energy_ratio"].label      # no direction: ideal is 1
-    assert METRICS["word_acc"].format(0.8312) == "83.1%" and METRICS["ssim_y"].format(None) == "—"
-    # older files' names are read as today's, a prefix kept; unknown names pass through
-    old = {"mouth_psnr": 29.5, "bicubic/temporal_flicker": 1.5, "psnr_y": 31.0, "lr": 1e-4}
-    assert canonical_metrics(old) == {"mouth_psnr_y": 29.5, "bicubic/flicker": 1.5, "psnr_y": 31.0, "lr": 1e-4}
-    with pytest.raises(KeyError, match="unknown metric"):
-        metric("psnr")
-    # the reports use it: the evaluation tables' headings are the vocabulary's
-    assert {k: h for k, (h, _) in METRIC_LABELS.items()} == {k: m.heading for k, m in METRICS.items()}

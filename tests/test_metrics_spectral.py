@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from vfhgan_core.losses.frequency import frequency_weight_matrix
-from vfhgan_core.metrics import rgb_to_y
-from vfhgan_core.spectrum import (
+from vfhgan_core.metrics.image import rgb_to_y
+from vfhgan_core.metrics.spectral import (
     ffl_weight_map,
     high_frequency_energy,
     log_magnitude_spectrum,
@@ -131,7 +131,7 @@ def test_bad_inputs():
 
 
 def test_band_spectral_error_levels(face):
-    from vfhgan_core.spectrum import band_edges, band_spectral_error
+    from vfhgan_core.metrics.spectral import band_edges, band_spectral_error
 
     gt, bicubic = face
     t_gt = torch.from_numpy(gt).permute(2, 0, 1)[None].double() / 255
@@ -158,7 +158,7 @@ def test_band_spectral_error_levels(face):
 
 
 def test_mean_above_takes_the_bands_from_a_frequency_up() -> None:
-    from vfhgan_core.spectrum import band_edges, bands_above, mean_above
+    from vfhgan_core.metrics.spectral import band_edges, bands_above, mean_above
 
     edges = band_edges(8)
     assert bands_above(edges, 0.125).tolist() == [False, False] + [True] * 6

@@ -177,7 +177,7 @@ def test_export_loads_through_the_hub_resolver(setup, uninterrupted) -> None:
     for a, b in zip(reloaded.state_dict().values(), generator.state_dict().values()):
         assert torch.equal(a, b)
     # the per-band spectral error of every validation travels with the weights
-    from vfhgan_core.spectral_curves import load_spectral_curves
+    from vfhgan_core.evaluation.spectral_curves import load_spectral_curves
 
     interval = json.loads(SMOKE.read_text())["optim"]["val_interval"]
     for root in (weights, again):
@@ -282,7 +282,7 @@ def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
         for key in a:
             assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), (name, key, (a[key] - b[key]).abs().max())
     # the spectral curves continue across the kill: the same steps as the uninterrupted run
-    from vfhgan_core.spectral_curves import SpectralCurves
+    from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 
     curves_full, curves_resumed = SpectralCurves.load(full / "final"), SpectralCurves.load(out / "final")
     assert curves_resumed.steps == curves_full.steps

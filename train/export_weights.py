@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
+from vfhgan_core.evaluation.spectral_curves import SPECTRAL_CURVES_FILE, SpectralCurves
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE, SpectralCurves
 from vfhgan_core.training.checkpoints import list_checkpoints
 from vfhgan_core.weights.model_card import write_weights_folder
 

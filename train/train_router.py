@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from vfhgan_core import metrics as M
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
+from vfhgan_core.evaluation.spectral_curves import SPECTRAL_CURVES_FILE
 from vfhgan_core.experiment import ExperimentConfig, load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.models.router import (
@@ -53,7 +54,6 @@ from vfhgan_core.models.router import (
     blend_error_terms,
     blend_log_mse,
 )
-from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.weights.model_card import write_weights_folder
 

@@ -68,11 +68,11 @@ from vfhgan_core import metrics as M
 from vfhgan_core.config import to_dict
 from vfhgan_core.data.windows import FrameWindowDataset
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
+from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.spectral_curves import SpectralCurves
 from vfhgan_core.step_budget import StepBudget
 from vfhgan_core.training.checkpoints import (
     CHECKPOINT_PREFIX,
@@ -221,7 +221,7 @@ def frame_metrics(sr: torch.Tensor, gt: torch.Tensor, boxes: torch.Tensor, seq_l
     return {
         "psnr_y": M.psnr_y(sr8, gt8),
         "ssim_y": M.ssim_y(sr8, gt8),
-        "erqa": M.erqa(sr8, gt8, version="1.0"),
+        "erqa": M.erqa(sr8, gt8, version=M.ERQA_VERSION),
         "mouth_psnr_y": M.mouth_psnr(sr8, gt8, boxes.cpu().numpy()),
         "flicker": float(np.mean(flicker)),
     }

@@ -66,9 +66,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vfhgan_core.data.degradations import DegradationConfig
     from vfhgan_core.data.prepare import prepare_dataset
-    from vfhgan_core.evaluate import EvaluationConfig, EvaluationError, evaluate
+    from vfhgan_core.evaluation.results_tables import markdown_report
+    from vfhgan_core.evaluation.runs import EvaluationConfig, EvaluationError, evaluate
     from vfhgan_core.faces.clip import PipelineConfig
-    from vfhgan_core.results_tables import markdown_report
     from vfhgan_core.weights.hub import BUNDLED_WEIGHTS
 
     lip_reader = args.lip_reader

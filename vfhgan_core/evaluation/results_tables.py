@@ -20,7 +20,7 @@ from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
 __all__ = ["METRIC_LABELS", "markdown_report"]
 
-#: metric → (heading, format), from the one vocabulary of :data:`vfhgan_core.metrics.METRICS`
+#: metric → (heading, format), from the one vocabulary of :data:`vfhgan_core.metrics.vocabulary.METRICS`
 METRIC_LABELS: dict[str, tuple[str, str]] = {k: (m.heading, m.fmt) for k, m in METRICS.items()}
 FULL = DEFAULT_VARIANT
 TABLE1 = (("w/o audio", "noaudio-ffl-lip"), ("audio", "audio-ffl-lip-noattn"), ("audio and attention", FULL))
@@ -56,7 +56,7 @@ def _present_metrics(report: Mapping[str, Any]) -> list[str]:
 
 
 def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation") -> str:
-    """The report of :func:`vfhgan_core.evaluate.evaluate` as markdown."""
+    """The report of :func:`vfhgan_core.evaluation.runs.evaluate` as markdown."""
     metrics = _present_metrics(report)
     out = [f"# {title}", ""]
     cfg = report.get("config", {})

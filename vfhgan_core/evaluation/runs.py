@@ -9,11 +9,11 @@ training (:func:`vfhgan_core.faces.crops.degrade`) and restored by bicubic ×4 a
 variant. Every method is scored against the ground truth:
 
 * ``psnr_y``, ``ssim_y``, ``erqa`` (v1.0), ``mouth_psnr_y``: per frame, averaged over the
-  clip (:mod:`vfhgan_core.evaluation`);
+  clip (:mod:`vfhgan_core.metrics.clip_scores`);
 * ``flicker``: temporal flicker of the clip (lower is better);
 * ``hf_error_db``: mean over frames and over the rings of the radial power spectrum above
   the LR Nyquist frequency (0.125 cycles/pixel of the 128×128 frame by default) of
-  ``|10·log10(P_SR / P_GT)|``: how far the restored fine detail is from the truth in
+  ``|10·log10(P_SR / P_GT)|`` (:func:`vfhgan_core.metrics.spectral.high_frequency_scores`): how far the restored fine detail is from the truth in
   level (lower is better; bicubic is far below the truth there);
 * ``hf_energy_ratio``: power in that band of SR over GT (1 = as much detail as the truth,
   below 1 = smoother, above 1 = invented detail);
@@ -53,10 +53,11 @@ from vfhgan_core.data.shards import ClipShard, ShardError, load_shard, read_shar
 from vfhgan_core.data.windows import DataSplitError, find_clip_shards
 from vfhgan_core.data.words import SentenceSplit, WordClipDataset, sentence_of
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.evaluation import ERQA_VERSION, score_frames
 from vfhgan_core.faces.crops import degrade
+from vfhgan_core.metrics import ERQA_VERSION, METRICS
+from vfhgan_core.metrics.clip_scores import score_frames
+from vfhgan_core.metrics.spectral import high_frequency_scores
 from vfhgan_core.pipelines.restore import bicubic_x4, run_generator
-from vfhgan_core.spectrum import radial_power_spectrum, ring_counts
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,15 @@ __all__ = [
     "resolve_variants",
     "dataset_clips",
     "training_clips",
-    "high_frequency_scores",
     "word_accuracy",
     "evaluate_clip",
     "evaluate",
     "summarise",
 ]
 
-#: clip-level figures averaged over clips, in table order
-CLIP_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker", "hf_error_db", "hf_energy_ratio")
+#: clip-level figures averaged over clips, in table order: every metric of the vocabulary but the word
+#: accuracy, which is pooled over the words of all clips instead
+CLIP_METRICS = tuple(k for k in METRICS if k != "word_acc")
 GROUND_TRUTH = "ground_truth"
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -266,32 +267,6 @@ def dataset_clips(
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def high_frequency_scores(sr: np.ndarray, gt: np.ndarray, band: tuple[float, float]) -> dict[str, float]:
-    """Spectral fidelity of ``sr`` to ``gt`` (uint8 (T, H, W, 3) each) in a radial band.
-
-    Returns ``hf_error_db`` (mean over frames and band rings of ``|10·log10(P_SR/P_GT)|``,
-    where ``P`` is the mean power of the luma DFT in each one-bin-wide ring,
-    :func:`~vfhgan_core.spectrum.radial_power_spectrum`) and ``hf_energy_ratio`` (band power of
-    SR over band power of GT, summed over the clip).
-    """
-    h, w = gt.shape[1:3]
-    n = min(h, w) // 2
-    centres = (np.arange(n) + 0.5) * (0.5 / n)
-    rings = np.flatnonzero((centres >= band[0]) & (centres <= band[1]))
-    counts = ring_counts((h, w))[rings]
-
-    def band_power(frames: np.ndarray) -> np.ndarray:
-        return np.stack([radial_power_spectrum(f)[1][rings] for f in frames])  # (T, rings)
-
-    p_sr, p_gt = band_power(sr), band_power(gt)
-    eps = 1e-12
-    error = np.abs(10.0 * np.log10((p_sr + eps) / (p_gt + eps)))
-    return {
-        "hf_error_db": float(error.mean()),
-        "hf_energy_ratio": float((p_sr * counts).sum() / max((p_gt * counts).sum(), eps)),
-    }
 
 
 def word_accuracy(shard: ClipShard, frames: np.ndarray, reader: torch.nn.Module) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """How a generator's spectral error changed during training: the ``spectral_curves.json`` of a weights folder.
 
 At every validation the trainer (``train/train_vfhgan.py``) records the relative spectral error
-of the validation frames band by band (:func:`vfhgan_core.spectrum.band_spectral_error`, the
+of the validation frames band by band (:func:`vfhgan_core.metrics.spectral.band_spectral_error`, the
 measure of the app's frequency-loss lab) and writes the whole history beside the exported
 weights. The app's *Frequency view* draws it for the chosen variants: how the error above the
 32×32 input's Nyquist limit closed over the steps, with and without the frequency loss.
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from vfhgan_core.errors import WeightsNotFoundError
-from vfhgan_core.spectrum import band_edges, band_spectral_error, mean_above
+from vfhgan_core.metrics.spectral import band_edges, band_spectral_error, mean_above
 
 __all__ = ["SPECTRAL_CURVES_FILE", "SpectralCurves", "load_spectral_curves"]
 

@@ -20,7 +20,7 @@ The weight matrix is what makes the loss "focus" on the frequencies the
 generator finds hard: frequencies that are already right get weights near 0,
 the worst one gets 1. :func:`frequency_weight_matrix` (the function the loss
 uses) and :func:`spectral_error` are public so the app and
-:mod:`vfhgan_core.spectrum` can show exactly what the loss sees.
+:mod:`vfhgan_core.metrics.spectral` can show exactly what the loss sees.
 
 Numerically this module agrees with the PyPI package ``focal-frequency-loss``
 0.3.0 (the tests use it as the reference); the code is our own.

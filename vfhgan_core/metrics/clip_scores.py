@@ -1,6 +1,6 @@
 """Scoring restored clips: the paper's metrics per frame and per method.
 
-Used by the ``evaluate`` command and by the app's metrics table. A restored
+Used by the ``evaluate`` command (:mod:`vfhgan_core.evaluation.runs`) and by the app's metrics table. A restored
 clip (:class:`~vfhgan_core.pipelines.restore.RestoreResult` in simulate mode) is scored
 for bicubic and every generator against the 128×128 ground truth.
 """
@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vfhgan_core.metrics import erqa, mouth_psnr, psnr_y, ssim_y, temporal_flicker
+from .image import erqa, mouth_psnr, psnr_y, ssim_y
+from .temporal import temporal_flicker
+from .vocabulary import ERQA_VERSION
 
-#: ERQA version reported everywhere (the erqa package's Python default)
-ERQA_VERSION = "1.0"
-#: per-frame metrics, in the order tables show them
-FRAME_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y")
+__all__ = ["ClipScores", "score_frames", "score_result"]
 
 
 @dataclass

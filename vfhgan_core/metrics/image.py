@@ -1,4 +1,7 @@
-"""Image and video quality metrics of the paper (PSNR-Y, SSIM-Y, ERQA) and two of our own.
+"""Frame-by-frame quality metrics: the paper's PSNR-Y, SSIM-Y and ERQA, and our mouth PSNR.
+
+Their names, labels and formats in reports are in :mod:`vfhgan_core.metrics.vocabulary`; the clip-level
+temporal flicker is in :mod:`vfhgan_core.metrics.temporal`, which reads frames the same way.
 
 Inputs (every function; ``sr`` and ``gt`` must have the same shape):
 
@@ -33,26 +36,20 @@ Conventions:
   ``version="1.0"`` (the package's Python default, and the version of the paper's time) or
   ``"1.1"`` (``penalize_wider_edges``: each GT edge pixel can match only one SR edge pixel;
   the package's command-line default). Mean over frames.
-* **Temporal flicker** (ours, tOF-like without optical flow): mean over frames ``t`` and pixels
-  of ``|(Y_SR[t+1] − Y_SR[t]) − (Y_GT[t+1] − Y_GT[t])|`` in 8-bit Y levels.
 * **Mouth PSNR** (ours): PSNR-Y inside a mouth box per frame.
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 import torch
 from scipy import ndimage
 
+from .vocabulary import ERQA_VERSION
+
 __all__ = [
-    "METRICS",
-    "Metric",
-    "canonical_metrics",
-    "metric",
     "ImageLike",
     "ERQA_VERSIONS",
     "to_uint8_rgb",
@@ -60,75 +57,10 @@ __all__ = [
     "psnr_y",
     "ssim_y",
     "erqa",
-    "temporal_flicker",
     "mouth_psnr",
 ]
 
 ImageLike = Union[np.ndarray, torch.Tensor]
-
-
-# --------------------------------------------------------------------------- the vocabulary
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric as every report names, labels and formats it.
-
-    Attributes:
-        key: its name in reports, ``metrics.json`` and logs (``val/<key>``).
-        label: what people read (``"PSNR-Y (dB)"``).
-        fmt: how a value is written (``"{:.2f}"``).
-        higher_is_better: ``True`` / ``False``, or ``None`` where neither (a ratio whose ideal is 1).
-        aliases: names older files use for it (read as ``key``).
-    """
-
-    key: str
-    label: str
-    fmt: str
-    higher_is_better: bool | None
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def heading(self) -> str:
-        """The label with its direction: ``PSNR-Y (dB) ↑``."""
-        arrow = {True: " ↑", False: " ↓", None: ""}[self.higher_is_better]
-        return self.label + arrow
-
-    def format(self, value: Any) -> str:
-        """``value`` as reports write it; ``—`` for a missing one."""
-        return "—" if value is None else self.fmt.format(value)
-
-
-#: every metric the project reports, in the order tables show them
-METRICS: dict[str, Metric] = {m.key: m for m in (
-    Metric("psnr_y", "PSNR-Y (dB)", "{:.2f}", True),
-    Metric("ssim_y", "SSIM-Y", "{:.4f}", True),
-    Metric("erqa", "ERQA v1.0", "{:.3f}", True),           # version 1.0, the default of :func:`erqa`
-    Metric("mouth_psnr_y", "mouth PSNR-Y (dB)", "{:.2f}", True, aliases=("mouth_psnr",)),
-    Metric("flicker", "temporal flicker (Y levels)", "{:.3f}", False, aliases=("temporal_flicker",)),
-    Metric("hf_error_db", "HF spectrum error (dB)", "{:.2f}", False),
-    Metric("hf_energy_ratio", "HF energy SR/GT (1 = GT)", "{:.3f}", None),
-    Metric("word_acc", "lip-reading word accuracy", "{:.1%}", True),
-)}
-_BY_ALIAS = {alias: m for m in METRICS.values() for alias in m.aliases}
-
-
-def metric(name: str) -> Metric:
-    """The :class:`Metric` called ``name`` (its key or an older alias)."""
-    found = METRICS.get(name) or _BY_ALIAS.get(name)
-    if found is None:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-    return found
-
-
-def canonical_metrics(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with older metric names (also after a ``prefix/``) renamed to their keys; others unchanged."""
-    out = {}
-    for name, value in values.items():
-        prefix, _, last = name.rpartition("/")
-        alias = _BY_ALIAS.get(last)
-        out[f"{prefix}/{alias.key}" if prefix and alias else alias.key if alias else name] = value
-    return out
 
 #: versions accepted by :func:`erqa` (both supported by erqa 1.1.x)
 ERQA_VERSIONS = ("1.0", "1.1")
@@ -265,7 +197,7 @@ def _erqa_metric(version: str):
     return erqa_pkg.ERQA(version=version)
 
 
-def erqa(sr: ImageLike, gt: ImageLike, version: str = "1.0",
+def erqa(sr: ImageLike, gt: ImageLike, version: str = ERQA_VERSION,
          per_frame: bool = False) -> Union[float, np.ndarray]:
     """ERQA edge-restoration score in ``[0, 1]`` (1 = every edge restored; PyPI ``erqa``).
 
@@ -287,29 +219,6 @@ def erqa(sr: ImageLike, gt: ImageLike, version: str = "1.0",
     scores = [float(metric(np.ascontiguousarray(a[..., ::-1]), np.ascontiguousarray(b[..., ::-1])))
               for a, b in zip(sr8, gt8)]
     return _reduce(scores, per_frame)
-
-
-def temporal_flicker(sr_seq: ImageLike, gt_seq: ImageLike) -> float:
-    """Temporal inconsistency of a restored clip relative to the ground truth (lower is better).
-
-    ``mean_{t, x, y} |(Y_SR[t+1] − Y_SR[t]) − (Y_GT[t+1] − Y_GT[t])|`` in 8-bit Y levels (0–255),
-    with ``Y`` the BT.601 luma of :func:`rgb_to_y`. It is 0 when the SR clip changes from frame to
-    frame exactly as the GT does, even if every frame carries the same static error, and grows
-    with frame-to-frame noise (flicker) the GT does not have. Like tOF it compares motion, but
-    through plain temporal differences (no optical flow), so real motion errors count too.
-
-    Args:
-        sr_seq, gt_seq: clips of equal shape with ``T ≥ 2`` frames: numpy ``(T, H, W, 3)`` or torch
-            ``(T, 3, H, W)``.
-    """
-    if tuple(sr_seq.shape) != tuple(gt_seq.shape):
-        raise ValueError(f"sr_seq and gt_seq must have the same shape, got {tuple(sr_seq.shape)} "
-                         f"and {tuple(gt_seq.shape)}")
-    if sr_seq.ndim != 4 or sr_seq.shape[0] < 2:
-        raise ValueError(f"temporal_flicker needs clips of at least 2 frames (T, H, W, 3) or (T, 3, H, W), "
-                         f"got shape {tuple(sr_seq.shape)}")
-    y_sr, y_gt = _y_batch(sr_seq), _y_batch(gt_seq)
-    return float(np.mean(np.abs(np.diff(y_sr, axis=0) - np.diff(y_gt, axis=0))))
 
 
 def mouth_psnr(sr: ImageLike, gt: ImageLike, boxes, per_frame: bool = False) -> Union[float, np.ndarray]:

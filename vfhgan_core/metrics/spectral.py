@@ -1,9 +1,13 @@
 """Fourier views of frames: what the app's frequency tab shows and how the high band is measured.
 
+The metrics ``hf_error_db`` and ``hf_energy_ratio`` of the ``evaluate`` command
+(:func:`high_frequency_scores`) and the band errors of the training curves
+(:func:`band_spectral_error`) are computed here.
+
 All functions work on the **luma** of one frame, a float64 ``(H, W)`` array in ``[0, 1]``:
 
 * RGB input (numpy ``(H, W, 3)`` uint8 or float in ``[0, 1]``, torch ``(3, H, W)``) → the BT.601
-  studio-swing Y of :func:`vfhgan_core.metrics.rgb_to_y` divided by 255 (so ``[16, 235] / 255``);
+  studio-swing Y of :func:`vfhgan_core.metrics.image.rgb_to_y` divided by 255 (so ``[16, 235] / 255``);
 * grayscale input (numpy ``(H, W)``, torch ``(H, W)`` or ``(1, H, W)``): uint8 is divided by 255,
   float is used as is.
 
@@ -16,20 +20,23 @@ Display maps are ``fftshift``-ed (DC in the centre, at ``(H // 2, W // 2)``).
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .losses.frequency import frequency_weight_matrix, image_spectrum, spectral_error
-from .metrics import rgb_to_y
+from vfhgan_core.losses.frequency import frequency_weight_matrix, image_spectrum, spectral_error
+
+from .image import ImageLike, rgb_to_y
 
 __all__ = [
     "luma",
     "log_magnitude_spectrum",
     "radial_frequency",
     "radial_power_spectrum",
+    "ring_counts",
     "high_frequency_energy",
+    "high_frequency_scores",
     "spectral_error_map",
     "ffl_weight_map",
     "band_edges",
@@ -37,9 +44,6 @@ __all__ = [
     "bands_above",
     "mean_above",
 ]
-
-ImageLike = Union[np.ndarray, torch.Tensor]
-
 
 def luma(img: ImageLike) -> np.ndarray:
     """The frame as a float64 ``(H, W)`` luma array in ``[0, 1]`` (see the module docstring)."""
@@ -158,6 +162,32 @@ def high_frequency_energy(img: ImageLike, band: tuple[float, float] = (0.25, 0.5
     raise ValueError(f"mode must be 'fraction' or 'mean_log_power', got {mode!r}")
 
 
+def high_frequency_scores(sr: np.ndarray, gt: np.ndarray, band: tuple[float, float]) -> dict[str, float]:
+    """Spectral fidelity of ``sr`` to ``gt`` (uint8 (T, H, W, 3) each) in a radial band.
+
+    Returns ``hf_error_db`` (mean over frames and band rings of ``|10·log10(P_SR/P_GT)|``,
+    where ``P`` is the mean power of the luma DFT in each one-bin-wide ring,
+    :func:`radial_power_spectrum`) and ``hf_energy_ratio`` (band power of
+    SR over band power of GT, summed over the clip).
+    """
+    h, w = gt.shape[1:3]
+    n = min(h, w) // 2
+    centres = (np.arange(n) + 0.5) * (0.5 / n)
+    rings = np.flatnonzero((centres >= band[0]) & (centres <= band[1]))
+    counts = ring_counts((h, w))[rings]
+
+    def band_power(frames: np.ndarray) -> np.ndarray:
+        return np.stack([radial_power_spectrum(f)[1][rings] for f in frames])  # (T, rings)
+
+    p_sr, p_gt = band_power(sr), band_power(gt)
+    eps = 1e-12
+    error = np.abs(10.0 * np.log10((p_sr + eps) / (p_gt + eps)))
+    return {
+        "hf_error_db": float(error.mean()),
+        "hf_energy_ratio": float((p_sr * counts).sum() / max((p_gt * counts).sum(), eps)),
+    }
+
+
 def _pair(sr: ImageLike, gt: ImageLike) -> tuple[torch.Tensor, torch.Tensor]:
     y_sr, y_gt = luma(sr), luma(gt)
     if y_sr.shape != y_gt.shape:
@@ -205,7 +235,7 @@ def band_spectral_error(pred: torch.Tensor, target: torch.Tensor, n_bands: int =
 
     summed over every image and channel, with the orthonormal DFT of
     :func:`vfhgan_core.losses.frequency.image_spectrum`. Unlike the power-level error of
-    ``evaluate`` (``hf_error_db``), the phase counts: 0 dB means the band is as wrong as it is
+    :func:`high_frequency_scores` (``hf_error_db``), the phase counts: 0 dB means the band is as wrong as it is
     strong (e.g. missing altogether), −20 dB that 1 % of its energy is wrong. Lower is better.
 
     Args:

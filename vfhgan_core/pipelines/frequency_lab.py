@@ -12,7 +12,7 @@ the one thing the focal frequency loss changes, on the visitor's own face:
   exponent α, log matrix, patch factor);
 * every ``snapshot_every`` steps :func:`run_frequency_lab` yields a :class:`LabSnapshot`:
   both reconstructions, their relative spectral error band by band
-  (:func:`vfhgan_core.spectrum.band_spectral_error`), PSNR-Y and loss curves, and the focal
+  (:func:`vfhgan_core.metrics.spectral.band_spectral_error`), PSNR-Y and loss curves, and the focal
   weight matrix the FFL copy is trained with at that step.
 
 Why this set-up: because the orthonormal DFT keeps energy (Parseval), the *unweighted*
@@ -41,8 +41,8 @@ from vfhgan_core.errors import LabCancelled, LabSettingsError
 from vfhgan_core.faces.crops import DEGRADATIONS, degrade
 from vfhgan_core.losses.frequency import FocalFrequencyLoss, frequency_weight_matrix, image_spectrum
 from vfhgan_core.metrics import psnr_y, to_uint8_rgb
+from vfhgan_core.metrics.spectral import band_edges, band_spectral_error, mean_above
 from vfhgan_core.models.espcn import ResidualESPCN
-from vfhgan_core.spectrum import band_edges, band_spectral_error, mean_above
 
 __all__ = [
     "ARMS",

@@ -43,7 +43,7 @@ from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
 
 __all__ = ["REPO_CARD_METRICS", "save_model_card", "write_model_card", "write_repo_card", "write_weights_folder"]
 
-#: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.METRICS`)
+#: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.vocabulary.METRICS`)
 CARD_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
 #: metrics shown in the repo card's table: (key in metrics.json, column header)
 REPO_CARD_METRICS = tuple((key, METRICS[key].heading) for key in CARD_METRICS)
@@ -104,7 +104,7 @@ def _routing_text(routing: Mapping[str, Any], variant: str) -> str:
                          _fmt(val[f"{kind}/psnr_y_degraded_expert"]), _fmt(val[f"{kind}/psnr_y_bicubic"]),
                          _fmt(val[f"{kind}/mean_weight"])))
     if rows:
-        lines += ["", "PSNR-Y (dB) on the validation windows of unseen speakers:", "",
+        lines += ["", f"{METRICS['psnr_y'].label} on the validation windows of unseen speakers:", "",
                   _table(rows, ("input", "routed", "clean expert", "degraded expert", "bicubic", "mean p"))]
     if "command" in routing:
         lines += ["", "Command:", "", "```bash", str(routing["command"]), "```"]
@@ -123,7 +123,7 @@ def write_model_card(
         folder: the weights folder (created if needed).
         experiment: the run's config.
         metrics: validation metrics of the exported weights: ``psnr_y``, ``ssim_y``, ``erqa``,
-            ``mouth_psnr_y``, ``flicker`` (:data:`vfhgan_core.metrics.METRICS`; older files'
+            ``mouth_psnr_y``, ``flicker`` (:data:`vfhgan_core.metrics.vocabulary.METRICS`; older files'
             ``mouth_psnr`` and ``temporal_flicker`` are read as these) and the same names prefixed
             ``bicubic/`` for the baseline on the same frames; other keys are listed as they are.
         extra: facts only the trainer knows, all optional: ``command`` (the training command),
