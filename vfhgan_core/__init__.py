@@ -7,6 +7,8 @@ A library with no UI. The folders say what lives where (README.md, "Layout"):
 - prepared training data and degradations (:mod:`vfhgan_core.data`),
 - networks (:mod:`vfhgan_core.models`) and losses (:mod:`vfhgan_core.losses`),
 - trained networks on whole videos (:mod:`vfhgan_core.pipelines`),
+- quality metrics and their one vocabulary (:mod:`vfhgan_core.metrics`), evaluation runs and
+  their tables (:mod:`vfhgan_core.evaluation`),
 - the command line (:mod:`vfhgan_core.cli`).
 
 The public API, imported on first use (``import vfhgan_core`` stays light)::
