@@ -13,8 +13,9 @@ variant. Every method is scored against the ground truth:
 * ``flicker``: temporal flicker of the clip (lower is better);
 * ``hf_error_db``: mean over frames and over the rings of the radial power spectrum above
   the LR Nyquist frequency (0.125 cycles/pixel of the 128×128 frame by default) of
-  ``|10·log10(P_SR / P_GT)|`` (:func:`vfhgan_core.metrics.spectral.high_frequency_scores`): how far the restored fine detail is from the truth in
-  level (lower is better; bicubic is far below the truth there);
+  ``|10·log10(P_SR / P_GT)|`` (:func:`vfhgan_core.metrics.spectral.high_frequency_scores`): how far
+  the restored fine detail is from the truth in level (lower is better; bicubic is far below the
+  truth there);
 * ``hf_energy_ratio``: power in that band of SR over GT (1 = as much detail as the truth,
   below 1 = smoother, above 1 = invented detail);
 * ``word_acc`` (clips with a word alignment, when a lip reader is given): the share of
