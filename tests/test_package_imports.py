@@ -110,7 +110,7 @@ LAYERS = (
     ("evaluation",),
     # the top: the command line and what only it (or the training scripts) uses
     ("cli", "__main__", "evaluate", "bench", "batch", "probe", "frequency_lab", "results_tables",
-     "spectral_curves", "step_budget"),
+     "spectral_curves"),
 )
 #: top-level modules the issue does not place: not checked, neither as importer nor as imported (place them
 #: in LAYERS when a move gives them a home)

@@ -73,7 +73,6 @@ from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.models.discriminator import DiscriminatorOutput, PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.spectral_curves import SpectralCurves
-from vfhgan_core.step_budget import StepBudget
 from vfhgan_core.training.checkpoints import (
     CHECKPOINT_PREFIX,
     init_generator_from,
@@ -82,6 +81,7 @@ from vfhgan_core.training.checkpoints import (
 )
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.optimizers import generator_param_groups
+from vfhgan_core.training.step_budget import StepBudget
 from vfhgan_core.weights.model_card import write_weights_folder
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
 
@@ -116,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-budget", metavar="SECONDS|@UNIX_TIME",
                    help="end the run within this wall-clock (from its first step) or by this time: max_steps "
                    "becomes the most steps that fit, at most the config's, measured on the first steps "
-                   "(vfhgan_core/step_budget.py) and written into the run's experiment.json")
+                   "(vfhgan_core/training/step_budget.py) and written into the run's experiment.json")
     p.add_argument("--budget-sync", type=Path, metavar="DIR",
                    help="with --time-budget: jobs sharing DIR agree on the smallest step count of them all")
     p.add_argument("--budget-jobs", type=int, default=1, help="how many jobs share --budget-sync (default 1)")

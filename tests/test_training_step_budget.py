@@ -1,4 +1,4 @@
-"""vfhgan_core/step_budget.py: the step count chosen from a measured rate, alone and agreed by several jobs."""
+"""vfhgan_core/training/step_budget.py: the step count chosen from a measured rate, alone and agreed by several jobs."""
 from __future__ import annotations
 
 import threading
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vfhgan_core.step_budget import StepBudget
+from vfhgan_core.training.step_budget import StepBudget
 
 
 def _feed(budget: StepBudget, per_step: float, start: float = 0.0, until: int | None = None) -> int | None:
