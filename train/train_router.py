@@ -29,7 +29,6 @@ reruns on the shipped weights.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shlex
 import shutil
@@ -56,6 +55,7 @@ from vfhgan_core.models.router import (
 from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("train_router")
 
@@ -285,10 +285,9 @@ def run(args: argparse.Namespace) -> int:
             metrics[f"bicubic/psnr_y_{kind}_inputs"] = val_scores[f"{kind}/psnr_y_bicubic"]
             metrics[f"psnr_y_{kind}_inputs_clean_expert"] = val_scores[f"{kind}/psnr_y_clean_expert"]
             metrics[f"psnr_y_{kind}_inputs_degraded_expert"] = val_scores[f"{kind}/psnr_y_degraded_expert"]
-    facts_path = degraded_folder / "training.json"
-    facts = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
-    facts = {k: v for k, v in facts.items() if k not in ("num_parameters",)}
-    facts["routing"] = {
+    # the degraded expert's record, its parameter count left to the routed generator's
+    facts = (RunRecord.read(degraded_folder) or RunRecord()).replace(num_parameters=None)
+    facts = facts.replace(routing={
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "degraded_expert": str(degraded_folder),
         "clean_expert": str(clean_folder),
@@ -299,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         "loss_every_100_steps": [round(v, 5) for v in losses],
         "train_scores": train_scores, "val_scores": val_scores,
         "wall_time_s": round(time.perf_counter() - t0, 1),
-    }
+    })
     dest = write_weights_folder(args.out / exp.variant, model, exp, metrics, facts)
     curves = degraded_folder / SPECTRAL_CURVES_FILE
     if curves.is_file() and curves.resolve() != (dest / SPECTRAL_CURVES_FILE).resolve():

@@ -84,6 +84,7 @@ from vfhgan_core.training.optimizers import generator_param_groups
 from vfhgan_core.training.step_budget import StepBudget
 from vfhgan_core.weights.model_card import write_weights_folder
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
+from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("train_vfhgan")
 
@@ -426,23 +427,23 @@ def train(args: argparse.Namespace) -> int:
     if main_proc:
         accelerator.init_trackers("vfhgan", config={k: v for k, v in _flat_config(exp).items()})
     tb = accelerator.get_tracker("tensorboard", unwrap=True) if main_proc else None
-    extra = {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "train_clips": len(train_ds.clips), "train_frames": train_ds.total_frames,
-        "val_clips": len(val_ds.clips), "val_frames": len(val_ds) * d.val_seq_len,
-        "train_speakers": list(split.train_speakers), "val_speakers": list(split.val_speakers),
-        "clip_ids": sorted(split.train)[:50] + sorted(split.val)[:50],
+    record = RunRecord(
+        command="python " + " ".join(shlex.quote(a) for a in sys.argv),
+        train_clips=len(train_ds.clips), train_frames=train_ds.total_frames,
+        val_clips=len(val_ds.clips), val_frames=len(val_ds) * d.val_seq_len,
+        train_speakers=list(split.train_speakers), val_speakers=list(split.val_speakers),
+        clip_ids=sorted(split.train)[:50] + sorted(split.val)[:50],
         # every training clip and its speech fingerprint, so `vfhgan evaluate` can keep them
         # out of the scores, also when a data source holds one under another name
-        "train_clip_ids": sorted(c.clip_id for c in train_ds.clips),
-        "train_clip_fingerprints": {c.clip_id: split.fingerprints.get(c.clip_id)
-                                    for c in sorted(train_ds.clips, key=lambda c: c.clip_id)},
-        "val_same_recordings": split.same_recordings,
-        "num_processes": accelerator.num_processes, "mixed_precision": mixed,
-        "device": _device_name(accelerator.device),
-        "variant": exp.variant,
-        "losses": loss_fn.describe()["weights"],
-    }
+        train_clip_ids=sorted(c.clip_id for c in train_ds.clips),
+        train_clip_fingerprints={c.clip_id: split.fingerprints.get(c.clip_id)
+                                 for c in sorted(train_ds.clips, key=lambda c: c.clip_id)},
+        val_same_recordings=dict(split.same_recordings),
+        num_processes=accelerator.num_processes, mixed_precision=mixed,
+        device=_device_name(accelerator.device),
+        variant=exp.variant,
+        losses=loss_fn.describe()["weights"],
+    )
     # the runs behind init_from, kept in the run folder so that a resumed run still knows them
     earlier_file = out / "earlier_rounds.json"
     if init_folder is not None and main_proc:
@@ -497,7 +498,7 @@ def train(args: argparse.Namespace) -> int:
             save_experiment(exp, tmp / "experiment.json")
             (tmp / "trainer_state.json").write_text(json.dumps(
                 {"step": state.step, "samples_seen": state.step * o.grad_accum * global_batch,
-                 "metrics": last_metrics, "extra": extra, "spectral_curves": curves.to_dict(),
+                 "metrics": last_metrics, "extra": record.to_dict(), "spectral_curves": curves.to_dict(),
                  "time": time.time()}, indent=2) + "\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -588,7 +589,7 @@ def train(args: argparse.Namespace) -> int:
         if budget is not None and (chosen := budget.observe(state.step)) is not None:
             exp = exp.with_overrides(optim={"max_steps": chosen})
             o = exp.optim
-            extra["time_budget"] = budget.record
+            record.time_budget = budget.record
             if main_proc:
                 save_experiment(exp, out / "experiment.json")
 
@@ -629,11 +630,10 @@ def train(args: argparse.Namespace) -> int:
     if state.step < o.max_steps:
         log.warning("the data loader ended at step %d before max_steps %d", state.step, o.max_steps)
     wall = time.perf_counter() - t_start
-    extra["steps"] = state.step
-    extra["wall_time_s"] = wall
+    record.steps, record.wall_time_s = state.step, wall
     if earlier:
-        extra["rounds"] = earlier
-        extra["total"] = rounds_total([*earlier, round_of(extra)])
+        record.rounds = earlier
+        record.total = rounds_total([*earlier, round_of(record)])
     if main_proc:
         last_metrics = validate()
         log.info("%d steps in %.1f min (%.2f s/step)", state.step - start_step, wall / 60,
@@ -642,11 +642,11 @@ def train(args: argparse.Namespace) -> int:
         save_checkpoint()
     if main_proc:
         model = eval_model()
-        final = write_weights_folder(out / "final", model, exp, last_metrics, extra)
+        final = write_weights_folder(out / "final", model, exp, last_metrics, record)
         curves.save(final)
         log.info("final EMA generator → %s", final)
         if args.export is not None:
-            dest = write_weights_folder(args.export / exp.variant, model, exp, last_metrics, extra)
+            dest = write_weights_folder(args.export / exp.variant, model, exp, last_metrics, record)
             curves.save(dest)
             log.info("exported %s → %s", exp.variant, dest)
     accelerator.end_training()
