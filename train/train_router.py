@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vfhgan_core import metrics as M
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
@@ -54,6 +53,7 @@ from vfhgan_core.models.router import (
 )
 from vfhgan_core.spectral_curves import SPECTRAL_CURVES_FILE
 from vfhgan_core.training.datasets import experiment_datasets
+from vfhgan_core.training.validation import bicubic_up
 from vfhgan_core.weights.model_card import write_weights_folder
 from vfhgan_core.weights.run_record import RunRecord
 
@@ -123,8 +123,7 @@ def collect(dataset, count: int, degraded: VFHGANGenerator, clean: VFHGANGenerat
         is_clean += flags
         clips += [dataset.clips[int(sm["clip"])].clip_id for sm in samples for _ in range(sm["lr"].shape[0])]
         gt8 = M.to_uint8_rgb(hr)
-        centre = lr[:, lr.shape[1] // 2]
-        bic = F.interpolate(centre, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+        bic = bicubic_up(lr, 4)
         for key, out in (("degraded", a), ("clean", b), ("bicubic", bic)):
             psnr[key] += list(M.psnr_y(M.to_uint8_rgb(out), gt8, per_frame=True))
     return {"lr": torch.cat(lr_all), "terms": torch.cat(terms), "clean": torch.tensor(is_clean), "clip_ids": clips,
