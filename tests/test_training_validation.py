@@ -68,3 +68,24 @@ def test_sample_grid_zooms_the_mouth_to_the_tile() -> None:
     grid = sample_grid(torch.zeros(1, 3, 32, 32), gt, gt, gt, torch.tensor([[40.0, 70.0, 90.0, 110.0]]), 4)
     assert grid.shape == (128, 7 * 128, 3)
     assert (grid[:, 6 * 128:] == 255).all() and (grid[:, :128] == 0).all()
+
+
+def test_the_validator_measures_bicubic_once_records_the_curves_and_draws_the_grid() -> None:
+    from vfhgan_core.spectral_curves import SpectralCurves
+    from vfhgan_core.training.validation import Validator
+
+    torch.manual_seed(0)
+    generator = VFHGANGenerator(GeneratorConfig(use_audio=False, widths=(8, 8, 0), depths=(1, 0, 0)))
+    curves = SpectralCurves.empty(n_bands=8, scale=4)
+    validator = Validator(_Windows(), torch.device("cpu"), False, seq_len=2, num_frames=5, scale=4, curves=curves)
+    first = validator(generator, 0)
+    baseline = dict(validator.baseline)
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(0.01)
+    second = validator(generator, 10)
+    assert validator.baseline == baseline and second.metrics["bicubic/psnr_y"] == first.metrics["bicubic/psnr_y"]
+    assert set(first.metrics) == {*baseline, *(f"bicubic/{k}" for k in baseline)}
+    assert curves.steps == [0, 10] and "val/spectrum/above_nyquist_db" in second.scalars
+    assert second.scalars["val/psnr_y"] == second.metrics["psnr_y"] and first.grid.shape == (3 * 128, 7 * 128, 3)
+    assert first.summary.startswith("psnr_y ") and "(bicubic " in first.summary

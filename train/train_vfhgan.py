@@ -75,9 +75,8 @@ from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.gan_step import GANStep, pixel_warmup_loss
 from vfhgan_core.training.optimizers import generator_param_groups
 from vfhgan_core.training.run_facts import data_record, device_name, flat_config
-from vfhgan_core.training.samples import validation_grid
 from vfhgan_core.training.step_budget import StepBudget
-from vfhgan_core.training.validation import frame_metrics, run_validation
+from vfhgan_core.training.validation import GRID_TAG, Validator
 from vfhgan_core.weights.hub import load_lip_reader
 from vfhgan_core.weights.model_card import write_weights_folder
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
@@ -296,7 +295,6 @@ def train(args: argparse.Namespace) -> int:
     if init_folder is not None and main_proc:
         earlier_file.write_text(json.dumps(rounds_before(init_folder), indent=2, default=str) + "\n")
     earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else []
-    baseline: dict[str, float] = {}
     last_metrics: dict[str, float] = {}
     # per-band spectral error of the validation frames at every validation (spectral_curves.json)
     curves = SpectralCurves.empty(n_bands=8, scale=d.scale)
@@ -304,27 +302,16 @@ def train(args: argparse.Namespace) -> int:
         saved = json.loads((resume_from / "trainer_state.json").read_text()).get("spectral_curves")
         if saved:
             curves = SpectralCurves.from_dict(saved)
+    validator = Validator(val_ds, accelerator.device, exp.generator.use_audio, d.val_seq_len, d.num_frames,
+                          d.scale, curves)
 
     def validate() -> dict[str, float]:
-        nonlocal baseline
-        res = run_validation(eval_model(), val_ds, accelerator.device, exp.generator.use_audio,
-                             batch_size=max(1, 64 // d.val_seq_len))
-        found = frame_metrics(res["sr"], res["gt"], res["boxes"], d.val_seq_len)
-        if not baseline:
-            baseline = frame_metrics(res["bicubic"], res["gt"], res["boxes"], d.val_seq_len)
-        values = {**found, **{f"bicubic/{k}": v for k, v in baseline.items()}}
-        bands = curves.record(state.step, res["sr"], res["gt"], res["bicubic"])
-        edges = curves.band_edges
-        spectrum = {f"spectrum/band_{edges[k]:.4f}-{edges[k + 1]:.4f}_db": v for k, v in enumerate(bands)}
-        spectrum["spectrum/above_nyquist_db"] = curves.above_nyquist_db()[-1]
-        accelerator.log({f"val/{k}": v for k, v in {**values, **spectrum}.items()}, step=state.step)
+        found = validator(eval_model(), state.step)
+        accelerator.log(found.scalars, step=state.step)
         if tb is not None:
-            tb.add_image("val/samples (LR | bicubic | SR | GT | mouth: bicubic, SR, GT)",
-                         validation_grid(val_ds, res, d.val_seq_len, d.num_frames, d.scale), state.step,
-                         dataformats="HWC")
-        log.info("step %d validation: %s", state.step,
-                 ", ".join(f"{k} {v:.4f} (bicubic {baseline[k]:.4f})" for k, v in found.items()))
-        return values
+            tb.add_image(GRID_TAG, found.grid, state.step, dataformats="HWC")
+        log.info("step %d validation: %s", state.step, found.summary)
+        return found.metrics
 
     def checkpoint() -> Path:
         return save_checkpoint(accelerator, ckpt_root, state.step, eval_model(), exp, {

@@ -3,9 +3,13 @@
 :func:`run_validation` restores every validation frame (in eval mode, without gradients),
 :func:`frame_metrics` scores frames with the metrics of :mod:`vfhgan_core.metrics` (PSNR-Y,
 SSIM-Y, ERQA, mouth PSNR-Y, flicker: the keys of ``metrics.json``) and :func:`bicubic_up` is
-the baseline they are shown beside.
+the baseline they are shown beside. :class:`Validator` puts them together for a training loop:
+metrics beside bicubic, the spectral curves, a sample grid.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from vfhgan_core.metrics import erqa, mouth_psnr, psnr_y, ssim_y, temporal_flicker, to_uint8_rgb
 from vfhgan_core.training.gan_step import flatten_batch
+from vfhgan_core.training.samples import validation_grid
 
-__all__ = ["bicubic_up", "frame_metrics", "run_validation"]
+__all__ = ["GRID_TAG", "Validation", "Validator", "bicubic_up", "frame_metrics", "run_validation"]
 
 
 def bicubic_up(lr_windows: torch.Tensor, scale: int) -> torch.Tensor:
@@ -55,3 +60,51 @@ def run_validation(generator: torch.nn.Module, dataset: Dataset, device: torch.d
         boxes.append(box)
     generator.train(was_training)
     return {"sr": torch.cat(srs), "bicubic": torch.cat(bics), "gt": torch.cat(gts), "boxes": torch.cat(boxes)}
+
+
+#: the TensorBoard tag of the validation sample grids
+GRID_TAG = "val/samples (LR | bicubic | SR | GT | mouth: bicubic, SR, GT)"
+
+
+@dataclass
+class Validation:
+    """One validation: ``metrics`` (the generator's and ``bicubic/...``, as in ``metrics.json``),
+    ``scalars`` (those and the spectral bands, ``val/...``, for the trackers), the sample ``grid`` and
+    a one-line ``summary``."""
+
+    metrics: dict[str, float]
+    scalars: dict[str, float]
+    grid: np.ndarray
+    summary: str
+
+
+@dataclass
+class Validator:
+    """Validates a generator on a fixed dataset: its frames, metrics beside bicubic (measured once),
+    the per-band spectral error recorded into ``curves`` (a
+    :class:`vfhgan_core.spectral_curves.SpectralCurves`), and a sample grid."""
+
+    dataset: Dataset
+    device: torch.device
+    use_audio: bool
+    seq_len: int
+    num_frames: int
+    scale: int
+    curves: Any
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, generator: torch.nn.Module, step: int) -> Validation:
+        res = run_validation(generator, self.dataset, self.device, self.use_audio,
+                             batch_size=max(1, 64 // self.seq_len))
+        found = frame_metrics(res["sr"], res["gt"], res["boxes"], self.seq_len)
+        if not self.baseline:
+            self.baseline = frame_metrics(res["bicubic"], res["gt"], res["boxes"], self.seq_len)
+        values = {**found, **{f"bicubic/{k}": v for k, v in self.baseline.items()}}
+        bands = self.curves.record(step, res["sr"], res["gt"], res["bicubic"])
+        edges = self.curves.band_edges
+        spectrum = {f"spectrum/band_{edges[k]:.4f}-{edges[k + 1]:.4f}_db": v for k, v in enumerate(bands)}
+        spectrum["spectrum/above_nyquist_db"] = self.curves.above_nyquist_db()[-1]
+        return Validation(
+            metrics=values, scalars={f"val/{k}": v for k, v in {**values, **spectrum}.items()},
+            grid=validation_grid(self.dataset, res, self.seq_len, self.num_frames, self.scale),
+            summary=", ".join(f"{k} {v:.4f} (bicubic {self.baseline[k]:.4f})" for k, v in found.items()))
