@@ -17,6 +17,7 @@ from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.weights.hub import load_generator, parse_variant, variant_name
 from vfhgan_core.weights.licences import dataset_licences
 from vfhgan_core.weights.model_card import write_model_card, write_weights_folder
+from vfhgan_core.weights.run_record import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "train" / "configs"
@@ -196,8 +197,8 @@ def test_model_card_front_matter_and_content(tmp_path: Path) -> None:
                                       val=("../prepared/grid_speakers",)))
     metrics = {"psnr_y": 30.5, "bicubic/psnr_y": 29.25, "ssim_y": 0.91, "bicubic/ssim_y": 0.88, "custom": 1.5}
     path = write_model_card(tmp_path, exp, metrics,
-                            {"command": "python train/train_vfhgan.py --config x.json", "steps": 123,
-                             "train_clips": 900, "val_speakers": ["grid_speakers"]})
+                            RunRecord(command="python train/train_vfhgan.py --config x.json", steps=123,
+                                      train_clips=900, val_speakers=["grid_speakers"]))
     card = ModelCard.load(path)
     assert card.data.library_name == "vfhgan"
     assert card.data.license == "apache-2.0"
@@ -231,12 +232,13 @@ def test_the_card_names_training_recordings_found_in_validation(tmp_path: Path) 
     clean = ModelCard.load(write_model_card(tmp_path / "a", exp, metrics)).text
     assert "validation frames (unseen speakers)" in clean and "Caveat" not in clean
     dropped = ModelCard.load(write_model_card(
-        tmp_path / "b", exp, metrics, {"val_same_recordings": {"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}})).text
+        tmp_path / "b", exp, metrics,
+        RunRecord(val_same_recordings={"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}))).text
     assert "Left out of validation" in dropped and "`grid_speakers/bbaf2n` = `grid_s1/video/bbaf2n`" in dropped
     assert "Caveat" not in dropped
     kept = ModelCard.load(write_model_card(
         tmp_path / "c", exp, metrics,
-        {"val_training_recordings": {"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}})).text
+        RunRecord(val_training_recordings={"grid_speakers/bbaf2n": "grid_s1/video/bbaf2n"}))).text
     assert "**Caveat:** `grid_speakers/bbaf2n`" in kept and "training clip `grid_s1/video/bbaf2n`" in kept
     assert "validation frames (see the caveat above)" in kept and "(unseen speakers)" not in kept
 
@@ -261,7 +263,7 @@ def test_weights_folder_loads_through_the_hub_resolver(tmp_path: Path) -> None:
     exp = _experiment(generator=config)
     # a half-precision model (as after mixed-precision training) is stored as float32
     folder = write_weights_folder(tmp_path / "audio-ffl-lip", generator.to(torch.bfloat16), exp,
-                                  {"psnr_y": 30.0}, {"steps": 5})
+                                  {"psnr_y": 30.0}, RunRecord(steps=5))
     assert {"config.json", "model.safetensors", "experiment.json", "metrics.json", "training.json",
             "README.md"} <= {p.name for p in folder.iterdir()}
     assert load_experiment(folder / "experiment.json") == exp

@@ -109,7 +109,7 @@ LAYERS = (
     ("training",),
     ("evaluation",),
     # the top: the command line and what only it (or the training scripts) uses
-    ("cli", "__main__", "step_budget"),
+    ("cli", "__main__"),
 )
 #: top-level modules the issue does not place: not checked, neither as importer nor as imported (place them
 #: in LAYERS when a move gives them a home)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.data.words import GRID_VOCABULARY, MouthAugmentConfig, SentenceSplit, WordClipDataset
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
+from vfhgan_core.training.schedules import lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "train" / "train_lipreader.py"
@@ -59,12 +60,11 @@ def test_shipped_config_loads_and_round_trips() -> None:
         from_dict(tl.LipReaderTrainConfig, {**to_dict(config), "epochs": 3})
 
 
-def test_learning_rate_warms_up_then_decays_to_the_floor() -> None:
-    factors = [tl.lr_factor(s, 10, 100, 0.01) for s in range(100)]
-    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))  # cosine: never rises
-    assert tl.lr_factor(100, 10, 100, 0.01) == pytest.approx(0.01)
-    assert tl.lr_factor(55, 10, 100, 0.01) == pytest.approx(0.505)  # half way: mean of 1 and 0.01
+def test_the_lip_reader_schedule_is_the_shared_warm_up_and_cosine() -> None:
+    # the factor itself: tests/test_training_schedules.py
+    optim = tl.OptimConfig(warmup_steps=10, max_steps=100, min_lr_ratio=0.01)
+    assert [optim.lr_factor(s) for s in range(0, 120, 5)] == [lr_factor(s, 10, 100, 0.01) for s in range(0, 120, 5)]
+    assert optim.lr_factor(0) == pytest.approx(0.1) and optim.lr_factor(100) == pytest.approx(0.01)
 
 
 def test_cli_overrides_the_config_file(tmp_path: Path) -> None:

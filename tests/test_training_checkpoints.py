@@ -99,3 +99,41 @@ def test_no_audio_target_does_not_take_an_audio_source(tmp_path: Path) -> None:
     _trained(TINY, tmp_path / "audio", 0)
     with pytest.raises(VFHGANError, match="another architecture"):
         init_generator_from(VFHGANGenerator(replace(TINY, use_audio=False)), tmp_path / "audio")
+
+
+def _experiment():
+    from vfhgan_core.experiment import ExperimentConfig
+
+    return ExperimentConfig(variant="noaudio-ffl-lip", generator=replace(TINY, use_audio=False), lip_reader="r")
+
+
+def test_save_checkpoint_writes_a_complete_folder_rotates_and_resumes(tmp_path: Path) -> None:
+    from accelerate import Accelerator
+
+    from vfhgan_core.training.checkpoints import TrainState, resume_checkpoint, save_checkpoint
+
+    accelerator = Accelerator(cpu=True)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+    exp = _experiment()
+    model = VFHGANGenerator(exp.generator)
+    root = tmp_path / "checkpoints"
+    assert resume_checkpoint(None, root, exp) is None and resume_checkpoint("latest", root, exp) is None
+    for step in (1, 2, 3):
+        state.step = step
+        saved = save_checkpoint(accelerator, root, step, model, exp, {"step": step}, limit=2)
+    assert saved == root / "checkpoint-0000003" and list_checkpoints(root) == [root / "checkpoint-0000002", saved]
+    assert {"ema_generator", "experiment.json", "trainer_state.json"} <= {p.name for p in saved.iterdir()}
+    assert not list(root.glob(".tmp-*"))
+    assert resume_checkpoint("latest", root, exp) == saved
+    state.step = 0
+    accelerator.load_state(str(saved))
+    assert state.step == 3
+    with pytest.raises(VFHGANError, match="already holds checkpoints"):
+        resume_checkpoint(None, root, exp)
+    with pytest.raises(VFHGANError, match="not a complete checkpoint"):
+        resume_checkpoint(str(tmp_path), root, exp)
+    other = exp.with_overrides(optim={"seed": 7})
+    with pytest.raises(VFHGANError, match="config differs"):
+        resume_checkpoint("latest", root, other)
+    assert resume_checkpoint("latest", root, exp.with_overrides(optim={"max_steps": 5})) == saved

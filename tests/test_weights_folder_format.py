@@ -40,7 +40,7 @@ def test_validate_reads_what_the_card_needs(weights_dir: Path) -> None:
     v = folder_format.validate_variant_folder(weights_dir / "audio-ffl-lip")
     assert v.name == "audio-ffl-lip" and v.experiment.variant == "audio-ffl-lip"
     # the fixture's metrics.json uses the older names (mouth_psnr, temporal_flicker): read as today's
-    assert v.metrics == canonical_metrics(METRICS["audio-ffl-lip"]) and v.training["steps"] == 7
+    assert v.metrics == canonical_metrics(METRICS["audio-ffl-lip"]) and v.training.steps == 7
     assert v.metrics["mouth_psnr_y"] == 29.5 and v.metrics["bicubic/flicker"] == 1.5
     assert any("GRID" in line and "CC BY 4.0" in line for line in v.licences)   # from the variant's card
     assert v.card_data["library_name"] == "vfhgan"

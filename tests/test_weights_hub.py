@@ -84,3 +84,12 @@ def test_uncached_repo_online_without_network_fails_fast(tmp_path: Path, monkeyp
 def test_not_a_folder_nor_repo_id() -> None:
     with pytest.raises(WeightsNotFoundError, match="neither an existing folder nor a Hub repo id"):
         hub.load_generator("audio-ffl-lip", "/no/such/dir with spaces")
+
+
+def test_the_lip_reader_loads_frozen_or_says_how_to_train_one(tmp_path: Path) -> None:
+    from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, load_lip_reader
+
+    reader = load_lip_reader(BUNDLED_WEIGHTS / "lipreader")
+    assert not reader.training and reader.config.num_classes > 0
+    with pytest.raises(WeightsNotFoundError, match="train_lipreader.py"):
+        load_lip_reader(tmp_path / "no-reader")

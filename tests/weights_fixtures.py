@@ -14,6 +14,7 @@ import torch
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.run_record import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "train" / "configs" / "smoke.json"
@@ -40,7 +41,7 @@ def write_variant(root: Path, name: str, steps: int) -> Path:
     with torch.no_grad():
         for p in generator.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    return write_weights_folder(root / name, generator, exp, METRICS[name], {"steps": steps, "device": "cpu"})
+    return write_weights_folder(root / name, generator, exp, METRICS[name], RunRecord(steps=steps, device="cpu"))
 
 
 def make_weights_dir(root: Path) -> Path:

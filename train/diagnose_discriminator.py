@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -39,6 +38,7 @@ from vfhgan_core.data.windows import (  # noqa: E402
 from vfhgan_core.experiment import load_experiment  # noqa: E402
 from vfhgan_core.losses.adversarial import AdversarialLoss  # noqa: E402
 from vfhgan_core.models.discriminator import PatchDiscriminator  # noqa: E402
+from vfhgan_core.training.validation import bicubic_up  # noqa: E402
 from vfhgan_core.weights.hub import DEFAULT_VARIANT, load_generator, variant_source  # noqa: E402
 
 
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.against == "sr":
                 fake = generator(lr_frames, mel if exp.generator.use_audio else None).sr.clamp(0, 1)
             else:
-                centre = lr_frames[:, lr_frames.shape[1] // 2]
-                fake = F.interpolate(centre, scale_factor=exp.data.scale, mode="bicubic").clamp(0, 1)
+                fake = bicubic_up(lr_frames, exp.data.scale)
         logits = disc(torch.cat([hr, fake])).logits
         d_loss = loss.discriminator_loss(logits[: hr.shape[0]], logits[hr.shape[0]:])
         opt.zero_grad(set_to_none=True)

@@ -26,12 +26,13 @@ from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.training.checkpoints import list_checkpoints
 from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("export_weights")
 
 
-def find_export_source(source: Path) -> tuple[Path, Path, dict, dict]:
-    """``(generator folder, experiment.json, metrics, extra)`` of a run, checkpoint or final folder."""
+def find_export_source(source: Path) -> tuple[Path, Path, dict, RunRecord]:
+    """``(generator folder, experiment.json, metrics, run record)`` of a run, checkpoint or final folder."""
     if (source / "final" / "model.safetensors").is_file():
         source = source / "final"
     elif (source / "checkpoints").is_dir():
@@ -41,20 +42,18 @@ def find_export_source(source: Path) -> tuple[Path, Path, dict, dict]:
         source = ckpts[-1]
     if (source / "ema_generator" / "model.safetensors").is_file():      # a checkpoint
         state = json.loads((source / "trainer_state.json").read_text()) if (source / "trainer_state.json").is_file() else {}
-        extra = dict(state.get("extra", {}), steps=state.get("step"))
-        return source / "ema_generator", source / "experiment.json", state.get("metrics", {}), extra
+        record = RunRecord.from_dict(state.get("extra", {})).replace(steps=state.get("step"))
+        return source / "ema_generator", source / "experiment.json", state.get("metrics", {}), record
     if (source / "model.safetensors").is_file() and (source / "experiment.json").is_file():   # final/ or an export
         metrics_path = source / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-        facts_path = source / "training.json"
-        extra = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
-        return source, source / "experiment.json", metrics, extra
+        return source, source / "experiment.json", metrics, RunRecord.read(source) or RunRecord()
     raise WeightsNotFoundError(f"{source} is not a run folder, checkpoint or final/ folder of train_vfhgan.py")
 
 
 def export(source: str | Path, out_root: str | Path, variant: str | None = None) -> Path:
     """Export ``source`` to ``out_root/<variant>/`` and return that folder."""
-    folder, exp_path, metrics, extra = find_export_source(Path(source))
+    folder, exp_path, metrics, record = find_export_source(Path(source))
     exp = load_experiment(exp_path)
     if variant is not None and variant != exp.variant:
         exp = exp.with_overrides(variant=variant)
@@ -64,8 +63,7 @@ def export(source: str | Path, out_root: str | Path, variant: str | None = None)
     generator = VFHGANGenerator.from_pretrained(folder)
     if generator.config != exp.generator:
         raise VFHGANError(f"{folder} holds a generator that differs from the one in {exp_path}")
-    dest = write_weights_folder(Path(out_root) / exp.variant, generator, exp, metrics,
-                                {k: v for k, v in extra.items() if v is not None})
+    dest = write_weights_folder(Path(out_root) / exp.variant, generator, exp, metrics, record)
     curves = _spectral_curves(folder)
     if curves is not None:
         curves.save(dest)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from vfhgan_core.data.packed import PackSettings, pack_prepared, read_pack_index, unpack  # noqa: E402
 from vfhgan_core.data.windows import find_clip_shards, sentence_holdout  # noqa: E402
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment  # noqa: E402
+from vfhgan_core.weights.run_record import RunRecord  # noqa: E402
 
 CONFIGS = ROOT / "train" / "configs"
 CAMPAIGN = ROOT / "train" / "gpu_campaign.json"
@@ -233,10 +234,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary["runs"] = results
     summary["steps"] = {}
     for name in results:
-        state = work / "runs" / name / "final" / "training.json"
-        if state.is_file():
-            t = json.loads(state.read_text())
-            summary["steps"][name] = {k: t.get(k) for k in ("steps", "wall_time_s", "time_budget")}
+        record = RunRecord.read(work / "runs" / name / "final")
+        if record is not None:
+            summary["steps"][name] = {"steps": record.steps, "wall_time_s": record.wall_time_s,
+                                      "time_budget": record.time_budget}
     summary["wall_s"] = round(time.time() - t_start, 1)
 
     # ---- 4. one archive: weights, configs, logs, the summary

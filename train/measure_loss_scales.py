@@ -26,6 +26,7 @@ from vfhgan_core.experiment import load_experiment
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.models.discriminator import PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
+from vfhgan_core.weights.hub import load_lip_reader
 
 TERMS = ("pixel_128", "pixel_64", "frequency", "radial_spectrum", "perceptual", "adversarial", "lip_reading")
 
@@ -48,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     lip_source = args.lip_reader or exp.lip_reader
     lip_reader = None
     if lip_source and Path(lip_source).is_dir():
-        from vfhgan_core.models.lipreading import LipReader
-
-        lip_reader = LipReader.from_pretrained(lip_source)
+        lip_reader = load_lip_reader(lip_source)
     d = exp.data
     split = split_clips(d.train, d.val, d.val_speakers, d.speaker_rules, args.clips)
     dataset = FrameWindowDataset(load_window_clips(split.train.values(), d.scale, d.degradation),

@@ -47,6 +47,7 @@ from vfhgan_core.data.words import (
     WordClipDataset,
 )
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
+from vfhgan_core.training.schedules import lr_factor
 
 log = logging.getLogger("train_lipreader")
 
@@ -75,7 +76,8 @@ class WordDataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up then cosine decay to ``min_lr_ratio * lr`` at ``max_steps``.
+    """AdamW with linear warm-up then cosine decay to ``min_lr_ratio * lr`` at ``max_steps``
+    (:func:`vfhgan_core.training.schedules.lr_factor`, the generator's schedule too).
 
     Attributes:
         batch_size: word clips per step.
@@ -96,6 +98,10 @@ class OptimConfig:
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
     grad_clip: float = 5.0
+
+    def lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at optimiser step ``step`` (0-based)."""
+        return lr_factor(step, self.warmup_steps, self.max_steps, self.min_lr_ratio)
 
 
 @dataclass
@@ -156,15 +162,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- pieces
-
-
-def lr_factor(step: int, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
-    """Learning-rate multiplier at ``step`` (0-based): linear warm-up, then cosine to ``min_ratio``."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    span = max(1, max_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -363,8 +360,7 @@ def train(config: LipReaderTrainConfig, command: str = "") -> TrainResult:
     num_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config.optim.warmup_steps, config.optim.max_steps,
-                                       config.optim.min_lr_ratio))
+        optimizer, lambda s: config.optim.lr_factor(s))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
 

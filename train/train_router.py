@@ -29,7 +29,6 @@ reruns on the shipped weights.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shlex
 import shutil
@@ -40,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vfhgan_core import metrics as M
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
@@ -55,7 +53,9 @@ from vfhgan_core.models.router import (
     blend_log_mse,
 )
 from vfhgan_core.training.datasets import experiment_datasets
+from vfhgan_core.training.validation import bicubic_up
 from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("train_router")
 
@@ -123,8 +123,7 @@ def collect(dataset, count: int, degraded: VFHGANGenerator, clean: VFHGANGenerat
         is_clean += flags
         clips += [dataset.clips[int(sm["clip"])].clip_id for sm in samples for _ in range(sm["lr"].shape[0])]
         gt8 = M.to_uint8_rgb(hr)
-        centre = lr[:, lr.shape[1] // 2]
-        bic = F.interpolate(centre, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+        bic = bicubic_up(lr, 4)
         for key, out in (("degraded", a), ("clean", b), ("bicubic", bic)):
             psnr[key] += list(M.psnr_y(M.to_uint8_rgb(out), gt8, per_frame=True))
     return {"lr": torch.cat(lr_all), "terms": torch.cat(terms), "clean": torch.tensor(is_clean), "clip_ids": clips,
@@ -285,10 +284,9 @@ def run(args: argparse.Namespace) -> int:
             metrics[f"bicubic/psnr_y_{kind}_inputs"] = val_scores[f"{kind}/psnr_y_bicubic"]
             metrics[f"psnr_y_{kind}_inputs_clean_expert"] = val_scores[f"{kind}/psnr_y_clean_expert"]
             metrics[f"psnr_y_{kind}_inputs_degraded_expert"] = val_scores[f"{kind}/psnr_y_degraded_expert"]
-    facts_path = degraded_folder / "training.json"
-    facts = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
-    facts = {k: v for k, v in facts.items() if k not in ("num_parameters",)}
-    facts["routing"] = {
+    # the degraded expert's record, its parameter count left to the routed generator's
+    facts = (RunRecord.read(degraded_folder) or RunRecord()).replace(num_parameters=None)
+    facts = facts.replace(routing={
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "degraded_expert": str(degraded_folder),
         "clean_expert": str(clean_folder),
@@ -299,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         "loss_every_100_steps": [round(v, 5) for v in losses],
         "train_scores": train_scores, "val_scores": val_scores,
         "wall_time_s": round(time.perf_counter() - t0, 1),
-    }
+    })
     dest = write_weights_folder(args.out / exp.variant, model, exp, metrics, facts)
     curves = degraded_folder / SPECTRAL_CURVES_FILE
     if curves.is_file() and curves.resolve() != (dest / SPECTRAL_CURVES_FILE).resolve():

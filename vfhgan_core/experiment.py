@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -271,14 +270,11 @@ class OptimConfig:
             raise ValueError("invalid OptimConfig: " + "; ".join(problems))
 
     def lr_factor(self, step: int) -> float:
-        """Learning-rate multiplier at optimiser step ``step`` (0-based): warm-up, then the schedule."""
-        if self.warmup_steps and step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        if self.lr_schedule == "constant":
-            return 1.0
-        span = max(1, self.max_steps - self.warmup_steps)
-        progress = min(1.0, max(0.0, (step - self.warmup_steps) / span))
-        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        """Learning-rate multiplier at optimiser step ``step`` (0-based): warm-up, then the schedule
+        (:func:`vfhgan_core.training.schedules.lr_factor`)."""
+        from vfhgan_core.training.schedules import lr_factor
+
+        return lr_factor(step, self.warmup_steps, self.max_steps, self.min_lr_ratio, self.lr_schedule)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
-"""A training run's checkpoint folders, and the generator weights a run starts from (``init_from``)."""
+"""A training run's checkpoint folders (written, listed, resumed), its step counter, and the generator
+weights a run starts from (``init_from``)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from vfhgan_core.config import to_dict
 from vfhgan_core.errors import VFHGANError, WeightsNotFoundError
+from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.models.generator import AUDIO_BRANCH_FIELDS, VFHGANGenerator
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -71,3 +76,86 @@ def list_checkpoints(folder: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_RE.match(p.name)) and p.is_dir()]
     return [p for _, p in sorted(found)]
+
+
+class TrainState:
+    """The step counter, saved and restored by Accelerate with the other state
+    (``accelerator.register_for_checkpointing``)."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+def resume_checkpoint(resume: str | None, root: Path, experiment: ExperimentConfig) -> Path | None:
+    """The checkpoint a run continues from: ``resume`` is ``"latest"`` (the newest complete checkpoint
+    under ``root``, ``None`` when there is none yet), a checkpoint folder, or ``None`` (a new run, which
+    ``root`` must not hold checkpoints of).
+
+    Raises:
+        VFHGANError: not a complete checkpoint; one trained with another config (only
+            ``optim.max_steps`` may change); a new run in a folder that holds checkpoints.
+    """
+    if not resume:
+        if list_checkpoints(root):
+            raise VFHGANError(f"{root.parent} already holds checkpoints: pass --resume latest to continue, or "
+                              "choose another --output-dir")
+        return None
+    if resume == "latest":
+        ckpts = list_checkpoints(root)
+        found = ckpts[-1] if ckpts else None
+        if found is None:
+            log.info("--resume latest: no checkpoint in %s yet, starting a new run", root)
+            return None
+    else:
+        found = Path(resume)
+        if not (found / "trainer_state.json").is_file():
+            raise VFHGANError(f"{found} is not a complete checkpoint of this trainer "
+                              "(no trainer_state.json); use --resume latest or a checkpoint-N folder")
+    previous = load_experiment(found / "experiment.json")
+    if previous.fingerprint() != experiment.fingerprint():
+        raise VFHGANError(
+            f"the config differs from the one {found} was trained with (only optim.max_steps may "
+            f"change on resume); resume without --config to use {root.parent / 'experiment.json'}"
+        )
+    return found
+
+
+def save_checkpoint(accelerator, root: Path, step: int, generator: VFHGANGenerator, experiment: ExperimentConfig,
+                    trainer_state: dict, limit: int | None = None) -> Path:
+    """Write ``root/checkpoint-NNNNNNN`` on every process and return it.
+
+    Accelerate's ``save_state`` is written under a temporary name; the main process adds the
+    (EMA) generator as a ``save_pretrained`` folder ``ema_generator/``, ``experiment.json`` and
+    ``trainer_state.json`` (``trainer_state`` as JSON), then renames the folder, so a checkpoint
+    that exists is complete, and removes the oldest beyond ``limit``.
+    """
+    name = f"{CHECKPOINT_PREFIX}{step:07d}"
+    tmp = root / f".tmp-{name}"
+    final = root / name
+    main_proc = accelerator.is_main_process
+    if main_proc:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()     # every process has written its part before the rename
+    if main_proc:
+        generator.save_pretrained(tmp / "ema_generator")
+        save_experiment(experiment, tmp / "experiment.json")
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if limit:
+            for old in list_checkpoints(root)[:-limit]:
+                shutil.rmtree(old, ignore_errors=True)
+        log.info("saved %s", final)
+    accelerator.wait_for_everyone()
+    return final

@@ -18,9 +18,11 @@ Above :mod:`vfhgan_core.models`, :mod:`vfhgan_core.losses` and :mod:`vfhgan_core
   Hub repo of several variants (:func:`write_repo_card`). A change to what a card says goes here.
 - :mod:`~vfhgan_core.weights.publish`: a Hub repo of several variants: staged, checked, uploaded
   in one commit (``train/push_to_hub.py`` is its command line).
+- :mod:`~vfhgan_core.weights.run_record`: :class:`RunRecord`, what a training run produced (a
+  weights folder's ``training.json``), written by the trainer, read by the cards, export and publishing.
 - :mod:`~vfhgan_core.weights.rounds`: the training history a weights folder carries over runs.
 
-Inside the package the modules import in this order: variants, rounds, licences → hub,
+Inside the package the modules import in this order: variants, run_record → rounds, licences → hub,
 folder_format → model_card → publish.
 
 The names below are imported on first use (``import vfhgan_core.weights.variants`` stays light).
@@ -36,6 +38,7 @@ _PUBLIC = {
     "BUNDLED_WEIGHTS": "vfhgan_core.weights.hub",
     "list_variants": "vfhgan_core.weights.hub",
     "load_generator": "vfhgan_core.weights.hub",
+    "load_lip_reader": "vfhgan_core.weights.hub",
     "variant_source": "vfhgan_core.weights.hub",
     "InvalidWeightsError": "vfhgan_core.weights.folder_format",
     "validate_lipreader_folder": "vfhgan_core.weights.folder_format",
@@ -43,6 +46,7 @@ _PUBLIC = {
     "write_model_card": "vfhgan_core.weights.model_card",
     "write_repo_card": "vfhgan_core.weights.model_card",
     "write_weights_folder": "vfhgan_core.weights.model_card",
+    "RunRecord": "vfhgan_core.weights.run_record",
     "round_of": "vfhgan_core.weights.rounds",
     "rounds_before": "vfhgan_core.weights.rounds",
     "rounds_total": "vfhgan_core.weights.rounds",

@@ -9,7 +9,7 @@ A *variant folder* ``<weights-dir>/<variant>/`` is written by
     <variant>/README.md            the model card                                 required
     <variant>/experiment.json      the ExperimentConfig of the run
     <variant>/metrics.json         validation metrics
-    <variant>/training.json        facts of the run: steps, data counts, device, command
+    <variant>/training.json        facts of the run (a RunRecord): steps, data counts, device, command
 
 The lip reader's folder ``<weights-dir>/lipreader/`` (``train/train_lipreader.py``) holds the
 same three required files. :func:`validate_variant_folder` and :func:`validate_lipreader_folder`
@@ -32,6 +32,7 @@ from vfhgan_core.errors import VFHGANError
 from vfhgan_core.experiment import ExperimentConfig, load_experiment
 from vfhgan_core.metrics import canonical_metrics
 from vfhgan_core.weights.licences import dataset_licences
+from vfhgan_core.weights.run_record import RunRecord
 from vfhgan_core.weights.variants import parse_variant, variant_name
 
 __all__ = ["LIPREADER", "REQUIRED_FILES", "VARIANT_FILES", "InvalidWeightsError", "LipReaderFolder", "VariantFolder",
@@ -61,7 +62,8 @@ class VariantFolder:
         name: the variant name, e.g. ``audio-ffl-lip`` (= the folder name).
         path: the local folder.
         metrics: ``metrics.json`` (validation metrics; empty when absent).
-        training: ``training.json`` (facts of the run: ``steps``, ``num_parameters``, ...; empty when absent).
+        training: ``training.json``, the :class:`~vfhgan_core.weights.run_record.RunRecord` of the run
+            (``steps``, ``num_parameters``, ...; an empty record when absent).
         experiment: ``experiment.json`` (``None`` when absent).
         licences: data-licence lines of the variant's training data (``"- name: licence (note)"``,
             from ``experiment.json``; empty without it).
@@ -71,7 +73,7 @@ class VariantFolder:
     name: str
     path: Path
     metrics: dict[str, float] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
+    training: RunRecord = field(default_factory=RunRecord)
     experiment: ExperimentConfig | None = None
     licences: list[str] = field(default_factory=list)
     card_data: dict[str, Any] = field(default_factory=dict)
@@ -155,7 +157,8 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
     ``README.md`` exist; the generator loads with ``VFHGANGenerator.from_pretrained``; its
     architecture (audio branch, attention) is the one the name says; ``experiment.json``,
     when present, names the same variant and the same generator; ``metrics.json`` and
-    ``training.json``, when present, are JSON objects.
+    ``training.json``, when present, are JSON objects (``training.json`` one of known
+    :class:`~vfhgan_core.weights.run_record.RunRecord` keys).
 
     Raises:
         InvalidWeightsError: what is wrong with which file, and what to do.
@@ -210,11 +213,10 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
         if not isinstance(metrics, dict):
             raise InvalidWeightsError(f"{folder}/metrics.json must hold a JSON object of metric names and values")
         metrics = canonical_metrics(metrics)
-    training: dict[str, Any] = {}
-    if (folder / "training.json").is_file():
-        training = _read_json(folder / "training.json", "training.json")
-        if not isinstance(training, dict):
-            raise InvalidWeightsError(f"{folder}/training.json must hold a JSON object")
+    try:
+        training = RunRecord.read(folder) or RunRecord()
+    except ValueError as exc:
+        raise InvalidWeightsError(f"{exc}; export the folder again with train/export_weights.py") from exc
     card_path = folder / "README.md"
     try:
         card = ModelCard.load(card_path)
@@ -222,7 +224,8 @@ def validate_variant_folder(folder: str | Path) -> VariantFolder:
         raise InvalidWeightsError(f"{card_path}: not a readable model card ({exc}); export the folder again") from exc
     # the card's licence section is written from the experiment: read the source, not the markdown
     licences = [f"- {n}: {lic} ({note})" for n, lic, note in dataset_licences(experiment)] if experiment else []
-    training.setdefault("num_parameters", generator.num_parameters())
+    if training.num_parameters is None:
+        training = training.replace(num_parameters=generator.num_parameters())
     return VariantFolder(name=name, path=folder, metrics=metrics, training=training, experiment=experiment,
                          licences=licences, card_data=card.data.to_dict())
 

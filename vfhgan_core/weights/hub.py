@@ -10,6 +10,8 @@ a folder with ``config.json`` and ``model.safetensors`` (``save_pretrained``).
 * a local directory holding variant folders (or one variant's files),
 * a Hub repo id ``org/name`` holding one subfolder per variant.
 
+:func:`load_lip_reader` loads the frozen lip reader (of the lip-reading loss) from a folder or Hub id.
+
 Offline it never waits on the network: the Hugging Face cache is tried
 first, and the Hub is contacted only when ``HF_HUB_OFFLINE`` is unset and
 its host answers a short connection check (a plain ``hf_hub_download``
@@ -18,6 +20,7 @@ without network retries for ~23 s before failing).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
@@ -66,3 +69,25 @@ def load_generator(variant: str = DEFAULT_VARIANT, source: str | os.PathLike | N
 
     path, subfolder = variant_source(variant, source)
     return VFHGANGenerator.from_pretrained(path, subfolder=subfolder, map_location=device)
+
+
+def load_lip_reader(source: str | os.PathLike):
+    """The frozen lip reader in ``source`` (a folder or a Hub id), in eval mode.
+
+    Raises:
+        WeightsNotFoundError: ``source`` is neither a folder nor a Hub id (a path that does not exist),
+            with how to train one; the lip-reading loss and the lip-reading score need it.
+    """
+    from vfhgan_core.models.lipreading import LipReader
+
+    source = str(source)
+    is_hub_id = re.fullmatch(r"[\w.\-]+/[\w.\-]+", source) is not None and not source.startswith(".")
+    if not os.path.isdir(source) and (not is_hub_id or os.path.exists(source.split("/")[0])):
+        raise WeightsNotFoundError(
+            f"this config uses the lip-reading loss (losses.lip_reading > 0), which needs a trained lip reader "
+            f"at {source!r}, and there is none. Train the GRID lip reader first "
+            "(python train/train_lipreader.py --config train/configs/lipreader_grid.json "
+            "--data ../prepared/grid_s1 --out assets/weights/lipreader), pass --lip-reader DIR, "
+            "or train a variant without the lip loss (a '-nolip' config)."
+        )
+    return LipReader.from_pretrained(source).eval()

@@ -15,7 +15,7 @@ command that trained it.
     <folder>/model.safetensors    float32 weights (save_pretrained)
     <folder>/experiment.json      the ExperimentConfig of the run
     <folder>/metrics.json         validation metrics (when given)
-    <folder>/training.json        facts of the run: steps, data counts, device, command (when given)
+    <folder>/training.json        facts of the run (a RunRecord): steps, data counts, device, command
     <folder>/README.md            the model card
 
 (what a folder must hold to be published, and its validation: :mod:`vfhgan_core.weights.folder_format`).
@@ -39,6 +39,7 @@ from vfhgan_core.losses.perceptual import resolve_perceptual
 from vfhgan_core.metrics import METRICS, canonical_metrics
 from vfhgan_core.weights.folder_format import LIPREADER, LipReaderFolder, VariantFolder
 from vfhgan_core.weights.licences import dataset_licences
+from vfhgan_core.weights.run_record import RunRecord
 from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
 
 __all__ = ["REPO_CARD_METRICS", "save_model_card", "write_model_card", "write_repo_card", "write_weights_folder"]
@@ -81,7 +82,7 @@ def _degradation_text(data) -> str:
 
 
 def _routing_text(routing: Mapping[str, Any], variant: str) -> str:
-    """The card's account of a routed generator (``extra["routing"]`` of ``train/train_router.py``)."""
+    """The card's account of a routed generator (:attr:`RunRecord.routing` of ``train/train_router.py``)."""
     val = routing.get("val_scores", {})
     lines = [
         "This generator holds two experts of one architecture and a small router "
@@ -115,7 +116,7 @@ def write_model_card(
     folder: str | Path,
     experiment: ExperimentConfig,
     metrics: Mapping[str, float] | None = None,
-    extra: Mapping[str, Any] | None = None,
+    record: RunRecord | None = None,
 ) -> Path:
     """Write ``folder/README.md`` describing a trained generator.
 
@@ -126,33 +127,26 @@ def write_model_card(
             ``mouth_psnr_y``, ``flicker`` (:data:`vfhgan_core.metrics.vocabulary.METRICS`; older files'
             ``mouth_psnr`` and ``temporal_flicker`` are read as these) and the same names prefixed
             ``bicubic/`` for the baseline on the same frames; other keys are listed as they are.
-        extra: facts only the trainer knows, all optional: ``command`` (the training command),
-            ``steps`` (steps done), ``num_parameters``, ``train_clips`` / ``val_clips`` /
-            ``train_frames`` / ``val_frames`` (counts), ``train_speakers`` / ``val_speakers``
-            (lists), ``clip_ids`` (training clip ids, for dataset detection),
-            ``val_same_recordings`` (validation clips left out as training recordings under
-            another name), ``val_training_recordings`` (such clips that the run did validate on,
-            found afterwards: ``{validation id: training id}``), ``device``,
-            ``wall_time_s``, ``num_processes``, ``mixed_precision``, ``license`` (of the weights,
-            default ``apache-2.0``), ``repo_id`` (for the usage snippet).
+        record: facts only the trainer knows (:class:`~vfhgan_core.weights.run_record.RunRecord`,
+            every field optional: the card leaves out what is not set).
 
     Returns:
         The path of the written ``README.md``.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    extra = dict(extra or {})
+    r = record or RunRecord()
     metrics = canonical_metrics(metrics or {})
     g, losses, data, optim = (experiment.generator, experiment.losses,
                                  experiment.data, experiment.optim)
-    licences = dataset_licences(experiment, extra.get("clip_ids"))
+    licences = dataset_licences(experiment, r.clip_ids)
     research_only = any("research" in lic for _, lic, _ in licences)
     perceptual = resolve_perceptual(losses.perceptual_loss.vgg_weights)
     tags = ["super-resolution", "face-hallucination", "audio-visual", "video", "vfh-gan", "pytorch"]
     if experiment.is_variant:
         tags.append(experiment.variant)
     card_data = ModelCardData(
-        license=extra.get("license", "apache-2.0"),
+        license=r.license or "apache-2.0",
         library_name="vfhgan",
         tags=tags,
         datasets=[name.split(" (")[0] for name, lic, _ in licences if lic != "unknown"],
@@ -175,7 +169,7 @@ def write_model_card(
         parts += ["", "**Research use only**: part of the training data (HDTF) is licensed for research use."]
 
     # usage
-    repo = extra.get("repo_id")
+    repo = r.repo_id
     parts += ["", "## Usage", "", "```python",
               "from vfhgan_core.weights import load_generator",
               f"generator = load_generator({experiment.variant!r}"
@@ -195,9 +189,9 @@ def write_model_card(
     if g.use_audio:
         arch_rows.append(("latent / audio dim, attention layers × heads",
                           f"{g.latent_dim} / {g.audio_dim}, {g.attention_layers} × {g.attention_heads}"))
-    if "num_parameters" in extra:
-        arch_rows.append(("parameters", f"{int(extra['num_parameters']):,}"))
-    routing = extra.get("routing")
+    if r.num_parameters is not None:
+        arch_rows.append(("parameters", f"{int(r.num_parameters):,}"))
+    routing = r.routing
     if routing:
         arch_rows.append(("degradation router", "yes: two experts of this architecture, weighed per window"))
     parts += ["", "## Architecture", "", _table(arch_rows, ("", "")), "",
@@ -237,13 +231,14 @@ def write_model_card(
         held = (f"the {len(rule.heldout)} listed sentences" if rule.heldout else
                 f"{rule.heldout_fraction:.0%} of sentences by sha256 rule (salt {rule.salt!r})")
         data_rows.append(("sentences left out of training", f"{held}: the lip reader's evaluation sentences"))
-    for key, label in (("train_speakers", "training speakers (groups)"), ("val_speakers", "validation speakers (groups)")):
-        if key in extra:
-            data_rows.append((label, _fmt(list(extra[key]))))
-    for key, label in (("train_clips", "training clips"), ("train_frames", "training frames"),
-                       ("val_clips", "validation clips"), ("val_frames", "validation frames")):
-        if key in extra:
-            data_rows.append((label, f"{int(extra[key]):,}"))
+    for speakers, label in ((r.train_speakers, "training speakers (groups)"),
+                            (r.val_speakers, "validation speakers (groups)")):
+        if speakers is not None:
+            data_rows.append((label, _fmt(list(speakers))))
+    for count, label in ((r.train_clips, "training clips"), (r.train_frames, "training frames"),
+                         (r.val_clips, "validation clips"), (r.val_frames, "validation frames")):
+        if count is not None:
+            data_rows.append((label, f"{int(count):,}"))
     data_rows += [
         ("degradation", _degradation_text(data)),
         ("sample", f"{data.seq_len} consecutive frame(s), each with its {data.num_frames}-frame LR window"),
@@ -255,11 +250,11 @@ def write_model_card(
                                       if data.mouth_occlusion else []))),
     ]
     split_lines = ["The split is by speaker: no validation speaker is seen in training."]
-    dropped = dict(extra.get("val_same_recordings") or {})
+    dropped = dict(r.val_same_recordings or {})
     if dropped:
         split_lines.append("Left out of validation, being training clips under another name (same speech "
                            "fingerprint): " + ", ".join(f"`{v}` = `{t}`" for v, t in sorted(dropped.items())) + ".")
-    kept = dict(extra.get("val_training_recordings") or {})
+    kept = dict(r.val_training_recordings or {})
     if kept:
         split_lines.append("**Caveat:** " + ", ".join(f"`{v}`" for v in sorted(kept)) + " in the validation data "
                            "is the training clip " + ", ".join(f"`{t}`" for _, t in sorted(kept.items()))
@@ -268,29 +263,30 @@ def write_model_card(
     parts += ["", "## Data and split", "", " ".join(split_lines), "", _table(data_rows, ("", ""))]
 
     # training
-    frames_per_step = experiment.frames_per_step * int(extra.get("num_processes", 1))
+    processes = int(r.num_processes if r.num_processes is not None else 1)
+    frames_per_step = experiment.frames_per_step * processes
     train_rows = [
-        ("steps", _fmt(extra.get("steps", optim.max_steps))),
+        ("steps", _fmt(r.steps if r.steps is not None else optim.max_steps)),
         ("frames per step", f"{frames_per_step} ({optim.batch_size} samples × {data.seq_len} frames × "
-                            f"{optim.grad_accum} accumulation × {int(extra.get('num_processes', 1))} process(es))"),
+                            f"{optim.grad_accum} accumulation × {processes} process(es))"),
         ("optimiser", f"Adam{'W' if optim.weight_decay else ''}, lr G {_fmt(optim.lr_g)}"
                       + (f" (audio branch ×{_fmt(optim.audio_branch_lr_scale)})"
                          if optim.audio_branch_lr_scale != 1 and experiment.generator.use_audio else "")
                       + f", lr D {_fmt(optim.lr_d)}, betas {_fmt(optim.betas)}"),
         ("schedule", f"{optim.warmup_steps} warm-up steps, then {optim.lr_schedule}"),
         ("EMA of the generator", f"decay {_fmt(optim.ema_decay)}" if optim.ema_decay else "no"),
-        ("mixed precision", str(extra.get("mixed_precision", optim.mixed_precision))),
+        ("mixed precision", str(r.mixed_precision if r.mixed_precision is not None else optim.mixed_precision)),
         ("seed", str(optim.seed)),
     ]
-    if "device" in extra:
-        train_rows.append(("device", str(extra["device"])))
-    if "wall_time_s" in extra:
-        train_rows.append(("training time", f"{float(extra['wall_time_s']) / 60:.1f} min"))
+    if r.device is not None:
+        train_rows.append(("device", str(r.device)))
+    if r.wall_time_s is not None:
+        train_rows.append(("training time", f"{float(r.wall_time_s) / 60:.1f} min"))
     parts += ["", "## Training", "", _table(train_rows, ("", ""))]
-    if extra.get("rounds"):
-        parts += ["", _rounds_section(extra)]
-    if "command" in extra:
-        parts += ["", "Command:", "", "```bash", str(extra["command"]), "```"]
+    if r.rounds:
+        parts += ["", _rounds_section(r)]
+    if r.command is not None:
+        parts += ["", "Command:", "", "```bash", str(r.command), "```"]
 
     # metrics
     parts += ["", "## Validation metrics", ""]
@@ -328,11 +324,11 @@ def save_model_card(folder: str | Path, card_data: ModelCardData, parts: list[st
     return path
 
 
-def _rounds_section(extra: Mapping[str, Any]) -> str:
+def _rounds_section(record: RunRecord) -> str:
     """The runs these weights went through, oldest first, this run last, and their total."""
     from vfhgan_core.weights.rounds import round_of, rounds_total
 
-    rounds = [*extra["rounds"], round_of(extra)]
+    rounds = [*(record.rounds or []), round_of(record)]
     rows = []
     for i, r in enumerate(rounds, 1):
         losses = r.get("losses") or {}
@@ -424,7 +420,7 @@ def write_repo_card(
         s = parse_variant(v.name)
         label = f"[`{v.name}`]({v.name}/README.md)" + (" (default)" if v.name == DEFAULT_VARIANT else "")
         rows.append((label, _yes(s["audio"]), _yes(s["attention"]) if s["audio"] else "n/a",
-                     _yes(s["frequency_loss"]), _yes(s["lip_loss"]), _repo_fmt(v.training.get("steps")),
+                     _yes(s["frequency_loss"]), _yes(s["lip_loss"]), _repo_fmt(v.training.steps),
                      *(_repo_fmt(v.metrics.get(key)) for key, _ in REPO_CARD_METRICS)))
     baselines = {tuple(_repo_fmt(v.metrics.get(f"bicubic/{key}")) for key, _ in REPO_CARD_METRICS)
                  for v in variants if any(f"bicubic/{key}" in v.metrics for key, _ in REPO_CARD_METRICS)}
@@ -490,7 +486,7 @@ def write_weights_folder(
     generator,
     experiment: ExperimentConfig,
     metrics: Mapping[str, float] | None = None,
-    extra: Mapping[str, Any] | None = None,
+    record: RunRecord | None = None,
 ) -> Path:
     """Write a generator as a variant folder (see the module docstring) and return the folder.
 
@@ -508,10 +504,10 @@ def write_weights_folder(
     save_experiment(experiment, folder / "experiment.json")
     if metrics:
         (folder / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
-    extra = dict(extra or {})
-    extra.setdefault("num_parameters", sum(p.numel() for p in model.parameters()))
-    facts = {k: v for k, v in extra.items() if k != "clip_ids"}
-    (folder / "training.json").write_text(json.dumps(facts, indent=2, default=str) + "\n", encoding="utf-8")
-    write_model_card(folder, experiment, metrics, extra)
+    record = record or RunRecord()
+    if record.num_parameters is None:
+        record = record.replace(num_parameters=sum(p.numel() for p in model.parameters()))
+    record.write(folder)
+    write_model_card(folder, experiment, metrics, record)
     return folder
 

@@ -17,14 +17,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vfhgan_core.weights.run_record import RunRecord
+
 __all__ = ["ROUND_KEYS", "round_of", "rounds_before", "rounds_total"]
 
 #: the facts of a run that a round keeps
 ROUND_KEYS = ("variant", "device", "steps", "wall_time_s", "command", "losses")
 
 
-def round_of(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """The round-sized part of one run's ``training.json`` facts."""
+def round_of(facts: Mapping[str, Any] | RunRecord) -> dict[str, Any]:
+    """The round-sized part of one run's ``training.json`` facts (a :class:`RunRecord` or its dict)."""
+    if isinstance(facts, RunRecord):
+        facts = facts.to_dict()
     return {k: facts[k] for k in ROUND_KEYS if k in facts}
 
 

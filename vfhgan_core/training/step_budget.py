@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vfhgan_core.errors import VFHGANError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["StepBudget"]
@@ -62,6 +64,19 @@ class StepBudget:
         if self.upper <= self.skip_steps + self.timed_steps:
             raise ValueError(f"max_steps ({self.upper}) must exceed the {self.skip_steps + self.timed_steps} "
                              "steps the budget is measured on")
+
+    @classmethod
+    def from_spec(cls, spec: str, upper: int, **kwargs) -> StepBudget:
+        """A budget from ``--time-budget``'s text: seconds from now, or ``@UNIX_TIME`` to end by.
+
+        Raises:
+            VFHGANError: that time has passed.
+        """
+        text = str(spec)
+        seconds = float(text[1:]) - time.time() if text.startswith("@") else float(text)
+        if seconds <= 0:
+            raise VFHGANError(f"--time-budget {text}: that time has passed; give seconds or a later @UNIX_TIME")
+        return cls(seconds=seconds, upper=upper, **kwargs)
 
     @property
     def decide_at(self) -> int:

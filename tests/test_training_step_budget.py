@@ -1,4 +1,4 @@
-"""vfhgan_core/step_budget.py: the step count chosen from a measured rate, alone and agreed by several jobs."""
+"""vfhgan_core/training/step_budget.py: the step count chosen from a measured rate, alone and agreed by several jobs."""
 from __future__ import annotations
 
 import threading
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vfhgan_core.step_budget import StepBudget
+from vfhgan_core.training.step_budget import StepBudget
 
 
 def _feed(budget: StepBudget, per_step: float, start: float = 0.0, until: int | None = None) -> int | None:
@@ -62,3 +62,15 @@ def test_bad_budgets_are_refused() -> None:
         StepBudget(seconds=0, upper=100)
     with pytest.raises(ValueError, match="must exceed"):
         StepBudget(seconds=10, upper=50)
+
+
+def test_a_budget_from_the_command_line_is_seconds_or_a_deadline() -> None:
+    import time
+
+    from vfhgan_core.errors import VFHGANError
+
+    assert StepBudget.from_spec("600", 1000).seconds == 600.0
+    by = StepBudget.from_spec(f"@{time.time() + 300}", 1000, skip_steps=5, timed_steps=10)
+    assert 290 < by.seconds <= 300 and by.decide_at == 15
+    with pytest.raises(VFHGANError, match="that time has passed"):
+        StepBudget.from_spec(f"@{time.time() - 1}", 1000)
