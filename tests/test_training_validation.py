@@ -71,7 +71,7 @@ def test_sample_grid_zooms_the_mouth_to_the_tile() -> None:
 
 
 def test_the_validator_measures_bicubic_once_records_the_curves_and_draws_the_grid() -> None:
-    from vfhgan_core.spectral_curves import SpectralCurves
+    from vfhgan_core.evaluation.spectral_curves import SpectralCurves
     from vfhgan_core.training.validation import Validator
 
     torch.manual_seed(0)

@@ -59,11 +59,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from vfhgan_core.errors import VFHGANError
+from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import VFHGANLoss
 from vfhgan_core.models.discriminator import PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 from vfhgan_core.training.checkpoints import (
     TrainState,
     init_generator_from,
