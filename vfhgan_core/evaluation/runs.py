@@ -33,7 +33,6 @@ the same per data source.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import time
@@ -216,14 +215,17 @@ def training_clips(variant: str, weights: str | None) -> dict[str, Optional[str]
     ``{clip id: speech fingerprint}`` (:mod:`vfhgan_core.data.fingerprints`; ``None`` where the
     run recorded none). Empty when the weights carry no such list (e.g. trained elsewhere)."""
     from vfhgan_core.weights.hub import WeightsNotFoundError, resolve_file, variant_source
+    from vfhgan_core.weights.run_record import TRAINING_JSON, RunRecord
 
     path, subfolder = variant_source(variant, weights)
     try:
-        facts = json.loads(resolve_file(path, "training.json", subfolder).read_text(encoding="utf-8"))
+        record = RunRecord.read(resolve_file(path, TRAINING_JSON, subfolder).parent)
     except (WeightsNotFoundError, OSError, ValueError):
         return {}
-    fingerprints = facts.get("train_clip_fingerprints") or {}
-    return {cid: fingerprints.get(cid) for cid in facts.get("train_clip_ids", ())}
+    if record is None:
+        return {}
+    fingerprints = record.train_clip_fingerprints or {}
+    return {cid: fingerprints.get(cid) for cid in record.train_clip_ids or ()}
 
 
 def dataset_clips(
@@ -357,7 +359,7 @@ def _load_lip_reader(folder: str | None) -> torch.nn.Module | None:
     """The lip reader saved in ``folder`` (``None``: no word accuracy), with a clear error."""
     if folder is None:
         return None
-    from vfhgan_core.models.lipreading import LipReader
+    from vfhgan_core.weights.hub import load_lip_reader
 
     path = Path(folder)
     if not path.is_dir():
@@ -367,7 +369,7 @@ def _load_lip_reader(folder: str | None) -> torch.nn.Module | None:
     if missing:
         raise EvaluationError(f"lip reader folder {folder} lacks {' and '.join(missing)}: pass the "
                               "folder that train/train_lipreader.py saved, or leave out --lip-reader")
-    return LipReader.from_pretrained(folder).eval()
+    return load_lip_reader(folder)
 
 
 def _score_shard(path: Path, generators: Mapping[str, torch.nn.Module], config: EvaluationConfig,
