@@ -1,7 +1,7 @@
 """Helpers for the app tests: generator weights for two variants and a launched ``python app.py``.
 
-Imported by ``tests/test_app.py`` and ``tests/test_app_browser.py`` (``tests/`` is on
-``sys.path`` under pytest's default import mode). Everything is written under pytest's
+Imported by ``tests/app/test_app.py`` and ``tests/app/test_app_browser.py`` (``tests/`` is on
+``sys.path``: ``pythonpath`` in pyproject.toml). Everything is written under pytest's
 temporary folders.
 
 Untrained generators return exactly bicubic (their heads start at zero), so the

@@ -1,7 +1,7 @@
 """Make test videos from the real clips, with PyAV, in a temporary folder.
 
 Other test files may import these helpers (``from media_fixtures import transcode``;
-``tests/`` is on ``sys.path`` under pytest's default rootdir-based import mode).
+``tests/`` is on ``sys.path``: ``pythonpath`` in pyproject.toml).
 Nothing here is written into the repository: every function takes the output
 path, and the tests pass paths under pytest's ``tmp_path``.
 
@@ -9,7 +9,7 @@ The helpers re-encode real frames and real speech; only the container, codecs,
 frame timing, size and display rotation change. Encoders are chosen for speed
 (``ultrafast`` x264, realtime VP8) because the machine has 2 cores.
 
-The end of the file holds what the ``tests/test_io_*.py`` files share: ``best_lag`` and the
+The end of the file holds what the ``tests/io/`` files share: ``best_lag`` and the
 fixtures ``grid`` (a GRID clip), ``grid_frames``, ``grid_speech`` and ``made`` (its re-encodings
 in other containers and frame rates), which ``tests/conftest.py`` registers for every test file.
 """
@@ -244,7 +244,7 @@ def copy_to(src: str | Path, dst: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- the io tests' clips
-# Shared by tests/test_io_*.py; tests/conftest.py registers these fixtures (module-scoped: each
+# Shared by tests/io/; tests/conftest.py registers these fixtures (module-scoped: each
 # test file gets its own copies).
 
 #: sample rate (Hz) the io tests read speech at
@@ -297,7 +297,7 @@ def made(tmp_path_factory, grid: Path) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------- a fixed face and mouth of speaker s1
-# Shared by tests/test_faces_mouths.py and tests/test_losses_lipreading.py (registered in conftest.py).
+# Shared by tests/faces/test_mouths.py and tests/losses/test_lipreading.py (registered in conftest.py).
 
 #: square face region of speaker s1 in the 360x288 GRID frames (x1, y1, x2, y2), 160 px
 S1_FACE = (75, 95, 235, 255)

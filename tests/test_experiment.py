@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,16 +101,6 @@ def test_unknown_keys_in_a_config_file_are_named(tmp_path: Path) -> None:
         load_experiment(path)
     with pytest.raises(FileNotFoundError, match="train/configs"):
         load_experiment(tmp_path / "missing.json")
-
-
-def test_learning_rate_schedule() -> None:
-    o = OptimConfig(max_steps=110, warmup_steps=10, lr_schedule="cosine", min_lr_ratio=0.1)
-    assert o.lr_factor(0) == pytest.approx(0.1)
-    assert o.lr_factor(9) == pytest.approx(1.0)
-    assert o.lr_factor(10) == pytest.approx(1.0)
-    assert o.lr_factor(60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert o.lr_factor(110) == pytest.approx(0.1)
-    assert OptimConfig(warmup_steps=0, lr_schedule="constant").lr_factor(500) == 1.0
 
 
 def test_fingerprint_allows_longer_runs_only() -> None:

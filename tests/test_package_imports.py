@@ -167,3 +167,15 @@ def test_the_public_api_is_importable_from_the_package_without_loading_torch_fir
                           cwd=PACKAGE.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "'ExperimentConfig'" in proc.stdout and "'LipReader'" in proc.stdout and "'VFHGANGenerator'" in proc.stdout
+
+
+def test_test_folders_mirror_the_package() -> None:
+    """tests/<package>/ holds the tests of vfhgan_core/<package>/ (tests/app/ and tests/train/: the app and scripts)."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders - {"app", "train"} <= packages, folders - {"app", "train"} - packages
+    assert {"models", "losses", "metrics", "weights", "pipelines", "training", "evaluation"} <= folders
+    assert not list(tests.glob("test_*_*_*.py")) or all(
+        not any(p.name.startswith(f"test_{pkg}_") for pkg in packages) for p in tests.glob("test_*.py")
+    ), "a flat tests/test_<package>_<module>.py belongs in tests/<package>/test_<module>.py"

@@ -1,7 +1,7 @@
 """Helpers for the tests of weights folders and their publication: a weights folder of two tiny variants.
 
-Imported by ``tests/test_weights_folder_format.py``, ``tests/test_weights_publish.py`` and
-``tests/test_push_to_hub.py`` (``tests/`` is on ``sys.path`` under pytest's default import mode);
+Imported by ``tests/weights/test_folder_format.py``, ``tests/weights/test_publish.py`` and
+``tests/train/test_push_to_hub.py`` (``tests/`` is on ``sys.path``: ``pythonpath`` in pyproject.toml);
 each test module makes one folder with :func:`make_weights_dir` in a module-scoped fixture.
 """
 from __future__ import annotations

@@ -75,6 +75,7 @@ from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.gan_step import GANStep, pixel_warmup_loss
 from vfhgan_core.training.optimizers import generator_param_groups
 from vfhgan_core.training.run_facts import data_record, device_name, flat_config
+from vfhgan_core.training.schedules import generator_lr_factor
 from vfhgan_core.training.step_budget import StepBudget
 from vfhgan_core.training.validation import GRID_TAG, Validator
 from vfhgan_core.weights.hub import load_lip_reader
@@ -243,14 +244,14 @@ def train(args: argparse.Namespace) -> int:
     opt_cls = torch.optim.AdamW if o.weight_decay else torch.optim.Adam
     opt_g = opt_cls(generator_param_groups(generator, o), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
     # the schedules read the current optim config: a time budget may set max_steps during the run
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: o.lr_factor(step))
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: generator_lr_factor(o, step))
     ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True) \
         if o.ema_decay > 0 else None
     state = TrainState()
     opt_d = sched_d = None
     if discriminator is not None:
         opt_d = opt_cls(discriminator.parameters(), lr=o.lr_d, betas=o.betas, weight_decay=o.weight_decay)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda step: o.lr_factor(step))
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda step: generator_lr_factor(o, step))
         generator, discriminator, opt_g, opt_d = accelerator.prepare(generator, discriminator, opt_g, opt_d)
         accelerator.register_for_checkpointing(sched_g, sched_d, state)
     else:

@@ -269,13 +269,6 @@ class OptimConfig:
         if problems:
             raise ValueError("invalid OptimConfig: " + "; ".join(problems))
 
-    def lr_factor(self, step: int) -> float:
-        """Learning-rate multiplier at optimiser step ``step`` (0-based): warm-up, then the schedule
-        (:func:`vfhgan_core.training.schedules.lr_factor`)."""
-        from vfhgan_core.training.schedules import lr_factor
-
-        return lr_factor(step, self.warmup_steps, self.max_steps, self.min_lr_ratio, self.lr_schedule)
-
 
 @dataclass(frozen=True)
 class ExperimentConfig:

@@ -83,7 +83,7 @@ GRID_WORD_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 #: the 51 GRID words, sorted; a word's label is its index here. Checked against all
-#: 900 speaker-s1 ``.align`` files (tests/test_data_words.py).
+#: 900 speaker-s1 ``.align`` files (tests/data/test_words.py).
 GRID_VOCABULARY: tuple[str, ...] = tuple(sorted(w for group in GRID_WORD_GROUPS.values() for w in group))
 
 #: dataset parts: ``"train"``, ``"heldout"`` (the evaluation sentences) or ``"all"``

@@ -325,7 +325,7 @@ class HaarDetector:
     skips the large fine levels that cost most of the time (a 512 x 512 HDTF
     frame: about 8x faster; a 360 x 288 GRID frame: 2-3x), and it finds big
     faces with the same boxes and neighbour counts as the full search
-    (checked on GRID, VoxCeleb2 and HDTF frames in ``tests/test_faces_detection.py``).
+    (checked on GRID, VoxCeleb2 and HDTF frames in ``tests/faces/test_detection.py``).
     Small faces beside a big one are then not reported; the tracker follows
     the big face in any case.
 

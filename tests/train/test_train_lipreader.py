@@ -15,7 +15,7 @@ from vfhgan_core.data.words import GRID_VOCABULARY, MouthAugmentConfig, Sentence
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
 from vfhgan_core.training.schedules import lr_factor
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "train" / "train_lipreader.py"
 CONFIG = REPO / "train" / "configs" / "lipreader_grid.json"
 CLIPS = ("bbaf2n", "bbaf3s", "bbaf4p")
@@ -61,7 +61,7 @@ def test_shipped_config_loads_and_round_trips() -> None:
 
 
 def test_the_lip_reader_schedule_is_the_shared_warm_up_and_cosine() -> None:
-    # the factor itself: tests/test_training_schedules.py
+    # the factor itself: tests/training/test_schedules.py
     optim = tl.OptimConfig(warmup_steps=10, max_steps=100, min_lr_ratio=0.01)
     assert [optim.lr_factor(s) for s in range(0, 120, 5)] == [lr_factor(s, 10, 100, 0.01) for s in range(0, 120, 5)]
     assert optim.lr_factor(0) == pytest.approx(0.1) and optim.lr_factor(100) == pytest.approx(0.01)

@@ -16,7 +16,7 @@ from vfhgan_core.data.windows import find_clip_shards
 from vfhgan_core.faces.clip import PipelineConfig
 from vfhgan_core.faces.detection import DetectorConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

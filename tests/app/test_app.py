@@ -21,7 +21,7 @@ from app_fixtures import MISSING, PERTURBED, PLAIN, AppServer, make_test_weights
 from media_fixtures import truncate_copy, zero_frame_mkv
 from vfhgan_core.io import probe_video, read_audio, read_video, write_video
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 GRID_A = EXAMPLES / "grid_s1_bbaf2n.mp4"
 GRID_B = EXAMPLES / "grid_s1_sbia1s.mp4"
 VOX_LONG = EXAMPLES / "voxceleb2_Audio_Source_741400104.mp4"

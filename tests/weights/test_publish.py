@@ -15,7 +15,6 @@ import huggingface_hub
 import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard
-from weights_fixtures import LIPREADER, make_weights_dir
 
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.weights import hub, publish
@@ -26,6 +25,7 @@ from vfhgan_core.weights.folder_format import (
     validate_lipreader_folder,
     validate_variant_folder,
 )
+from weights_fixtures import LIPREADER, make_weights_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from vfhgan_core.weights.rounds import ROUND_KEYS, round_of, rounds_before, rounds_total
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_weights_written_before_rounds_count_as_one_round_of_their_own_facts(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_a_run_is_reproducible_and_leaves_the_caller_alone(face):
 
 def test_labs_started_at_once_in_threads_start_from_the_same_weights(face):
     """Two app visitors' labs run in one process: their seeded starts must not interleave (a race seen once in
-    tests/test_app_lab.py, and 6 times in 80 here before the lab drew its weights from a private generator)."""
+    tests/app/test_app_lab.py, and 6 times in 80 here before the lab drew its weights from a private generator)."""
     config = FrequencyLabConfig(steps=1, snapshot_every=1)
     expected = next(iter(run_frequency_lab(face, config))).outputs
     interval = sys.getswitchinterval()

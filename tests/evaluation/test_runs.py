@@ -39,7 +39,7 @@ from vfhgan_core.metrics import psnr_y
 from vfhgan_core.metrics.spectral import high_frequency_scores
 from vfhgan_core.models.generator import VFHGANGenerator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LIP_READER = REPO / "assets" / "weights" / "lipreader"
 HELDOUT = ("bbal6n", "bbaz4n")  # held out by the default SentenceSplit (checked in the fixture)
 TRAINING = "bbaf2n"

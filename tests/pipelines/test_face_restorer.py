@@ -14,7 +14,7 @@ from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.pipelines.face_restorer import FaceRestorer, JobProgress
 from vfhgan_core.pipelines.restore import RestoreOptions, restore_clip, write_face_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from weights_fixtures import METRICS, copy_variant, make_weights_dir
 
 from vfhgan_core.metrics import canonical_metrics
 from vfhgan_core.weights import folder_format
+from weights_fixtures import METRICS, copy_variant, make_weights_dir
 
 
 @pytest.fixture(scope="module")

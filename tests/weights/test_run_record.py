@@ -9,7 +9,7 @@ import pytest
 from vfhgan_core.weights.rounds import round_of
 from vfhgan_core.weights.run_record import TRAINING_JSON, RunRecord
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p for p in (REPO / "assets" / "weights").iterdir()
                  if (p / "experiment.json").is_file() and (p / TRAINING_JSON).is_file())
 

@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 
 from app_fixtures import PERTURBED, AppServer
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 GRID_A = EXAMPLES / "grid_s1_bbaf2n.mp4"
 VOX = EXAMPLES / "voxceleb2_Input_00098.mp4"
 

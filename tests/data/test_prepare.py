@@ -119,7 +119,7 @@ def test_prepare_writes_shards_manifest_and_resumes(source_tree: Path, config: P
     third = prepare_dataset([source_tree], out, config, workers=1, progress=False)
     assert third.processed == 1 and third.reused == 6
     assert load_shard(damaged).num_frames == 75
-    assert list(damaged.parent.glob(".*.tmp")) == [busy]  # (tests/test_data_shards.py: which are kept)
+    assert list(damaged.parent.glob(".*.tmp")) == [busy]  # (tests/data/test_shards.py: which are kept)
 
 
 def test_other_settings_in_same_folder_are_refused(source_tree: Path, config: PipelineConfig, tmp_path: Path) -> None:

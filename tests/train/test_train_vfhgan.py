@@ -29,7 +29,7 @@ from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "train" / "train_vfhgan.py"
 EXPORT = REPO / "train" / "export_weights.py"
 SMOKE = REPO / "train" / "configs" / "smoke.json"

@@ -1,7 +1,7 @@
 """train/push_to_hub.py, the command line: dry run, bad folders, offline push, bad repo ids.
 
-What it calls is tested in tests/test_weights_folder_format.py (selection, validation) and
-tests/test_weights_publish.py (staging, the repo card, the upload, the checks before the network).
+What it calls is tested in tests/weights/test_folder_format.py (selection, validation) and
+tests/weights/test_publish.py (staging, the repo card, the upload, the checks before the network).
 """
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from weights_fixtures import copy_variant, make_weights_dir
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "train" / "push_to_hub.py"
 
 _spec = importlib.util.spec_from_file_location("push_to_hub", SCRIPT)

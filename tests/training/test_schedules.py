@@ -1,10 +1,12 @@
 """vfhgan_core/training/schedules.py: the one warm-up + cosine learning-rate factor of every training script."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from vfhgan_core.experiment import OptimConfig
-from vfhgan_core.training.schedules import lr_factor
+from vfhgan_core.training.schedules import generator_lr_factor, lr_factor
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor() -> None:
@@ -22,5 +24,15 @@ def test_learning_rate_warms_up_then_decays_to_the_floor() -> None:
 def test_the_generator_schedule_is_the_same_function() -> None:
     for schedule in ("cosine", "constant"):
         o = OptimConfig(warmup_steps=20, max_steps=200, min_lr_ratio=0.05, lr_schedule=schedule)
-        assert [o.lr_factor(s) for s in range(0, 260, 7)] == \
+        assert [generator_lr_factor(o, s) for s in range(0, 260, 7)] == \
             [lr_factor(s, 20, 200, 0.05, schedule) for s in range(0, 260, 7)]
+
+
+def test_the_generator_schedule_of_an_optim_config() -> None:
+    o = OptimConfig(max_steps=110, warmup_steps=10, lr_schedule="cosine", min_lr_ratio=0.1)
+    assert generator_lr_factor(o, 0) == pytest.approx(0.1)
+    assert generator_lr_factor(o, 9) == pytest.approx(1.0)
+    assert generator_lr_factor(o, 10) == pytest.approx(1.0)
+    assert generator_lr_factor(o, 60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert generator_lr_factor(o, 110) == pytest.approx(0.1)
+    assert generator_lr_factor(OptimConfig(warmup_steps=0, lr_schedule="constant"), 500) == 1.0

@@ -18,7 +18,7 @@ import pytest
 from app.figures import summary_markdown
 from vfhgan_core.metrics.spectral import high_frequency_energy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FFL, NO_FFL = "audio-ffl-nolip", "audio-noffl-nolip"
 
 

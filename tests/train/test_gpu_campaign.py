@@ -22,7 +22,7 @@ from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "train" / "gpu_campaign.py"
 CLIPS = {
     "grid_s1": ["video/bbaf2n.mp4", "video/bbaf3s.mp4", "video/bbaf4p.mp4", "align/bbaf2n.align",

@@ -16,7 +16,7 @@ from vfhgan_core.weights.hub import load_generator
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "train" / "train_router.py"
 WEIGHTS = REPO / "assets" / "weights"
 

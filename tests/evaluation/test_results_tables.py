@@ -19,7 +19,7 @@ from vfhgan_core.evaluation.runs import EvaluationConfig, evaluate
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TABLE1 = ("noaudio-ffl-lip", "audio-ffl-lip-noattn", "audio-ffl-lip")
 DASH = "—"
 

@@ -13,7 +13,7 @@ from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
 from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, load_pretrained
 
-SHIPPED_READER = Path(__file__).resolve().parents[1] / "assets" / "weights" / "lipreader"
+SHIPPED_READER = Path(__file__).resolve().parents[2] / "assets" / "weights" / "lipreader"
 
 
 def test_the_shipped_lip_reader_loads_strictly_in_eval_mode() -> None:
