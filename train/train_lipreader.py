@@ -48,6 +48,7 @@ from vfhgan_core.data.words import (
 )
 from vfhgan_core.models.lipreading import LipReader, LipReaderConfig
 from vfhgan_core.training.schedules import lr_factor
+from vfhgan_core.weights.model_card import write_lipreader_card
 
 log = logging.getLogger("train_lipreader")
 
@@ -216,114 +217,6 @@ def _infinite(loader: DataLoader):
         yield from loader
 
 
-# --------------------------------------------------------------------------- model card
-
-
-def write_model_card(out_dir: Path, config: LipReaderTrainConfig, result: TrainResult,
-                     num_params: int, train_words: int, train_sentences: int, heldout_sentences: list[str],
-                     command: str) -> Path:
-    """Write ``README.md``: architecture, data, split, training, held-out accuracy, licence."""
-    best, last = result.best, result.last
-    vocab = len(config.data.vocabulary)
-    m = config.model
-    lines = [
-        "---",
-        "library_name: vfhgan",
-        "license: apache-2.0",
-        "tags: [lip-reading, visual-speech-recognition, grid-corpus]",
-        "datasets: [GRID corpus speaker s1 (CC BY 4.0)]",
-        "---",
-        "",
-        "# VFH-GAN GRID lip reader (word level, speaker s1)",
-        "",
-        "The frozen feature extractor of VFH-GAN's lip-reading loss: a word-level visual lip reader "
-        "of the architecture family of Martinez et al., *Lipreading using temporal convolutional networks* "
-        "(ICASSP 2020; the paper's reference [21]), trained by this project from scratch on GRID. "
-        "The official LRW weights could not be used (non-commercial licence, not downloadable here).",
-        "",
-        "```python",
-        "from vfhgan_core.models.lipreading import LipReader",
-        "model = LipReader.from_pretrained(\"assets/weights/lipreader\")  # eval(), float32",
-        "```",
-        "",
-        "## Result",
-        "",
-    ]
-    if best is not None:
-        lines += [
-            f"* held-out word accuracy: **{best.accuracy:.1%}** ({best.count} words of "
-            f"{len(heldout_sentences)} unseen sentences; chance 1/{vocab} = {1 / vocab:.1%}), "
-            f"best of the evaluations, at step {best.step}; held-out cross-entropy {best.loss:.3f}",
-        ]
-        if last is not None and last.step != best.step:
-            lines.append(f"* at the last step ({last.step}): {last.accuracy:.1%}")
-        if best.step == result.steps:
-            lines.append("* the saved model is the one of the last step (also the best evaluation), so choosing "
-                         "it did not lean on the held-out sentences")
-        else:
-            lines.append("* the held-out sentences also chose the saved step, so this figure is slightly "
-                         "optimistic; there is no third, untouched test part")
-        lines += ["", "| word group | held-out accuracy |", "|---|---|"]
-        lines += [f"| {g} | {a:.1%} |" for g, a in best.per_group.items()]
-    lines += [
-        "",
-        "## Model",
-        "",
-        f"* `LipReader` with `{json.dumps(to_dict(m))}`",
-        f"* {num_params / 1e6:.2f} M parameters: 3D conv front-end (5x7x7, {m.channels[0]} channels), "
-        f"ResNet-18 trunk of widths {list(m.channels)}, multi-scale TCN (kernels {list(m.tcn_kernel_size)}, "
-        f"{m.tcn_num_layers} layers, {m.tcn_channels} channels, dropout {m.tcn_dropout}), {vocab}-word classifier",
-        f"* input: float32 `(B, 1, {config.data.frames}, 88, 88)` grayscale mouths at 25 fps, normalised "
-        "`(x - 0.421) / 0.165` for x in [0, 1]: the centre 88x88 of the 96x96 mouth region that "
-        "`vfhgan_core.faces.mouths.crop_mouths` cuts from a 128x128 face crop",
-        "* labels: index into the sorted GRID vocabulary (`vfhgan_core.data.words.GRID_VOCABULARY`)",
-        "",
-        "## Data",
-        "",
-        "* GRID audio-visual corpus (Cooke, Barker, Cunningham and Shao, *An audio-visual corpus for speech "
-        "perception and automatic speech recognition*, JASA 2006), speaker s1: 900 sentences; "
-        "licence **CC BY 4.0**. Word boundaries from the corpus's `.align` files.",
-        f"* one example per spoken word: a {config.data.frames}-frame window centred on the word "
-        "(`vfhgan_core.data.words.WordClipDataset`)",
-        f"* split by sentence: {train_sentences} training sentences ({train_words} words), "
-        f"{len(heldout_sentences)} held-out sentences; rule: a sentence is held out when "
-        f"`sha256(\"{config.data.split.salt}:<sentence>\") mod 10000 < {round(config.data.split.heldout_fraction * 10000)}`"
-        + (" (explicit list in `training.json`)" if config.data.split.heldout else "")
-        + "; the held-out names are listed in `training.json`",
-        f"* augmentation (training only): random 88x88 crop, horizontal flip p={config.data.augmentation.flip_prob}, "
-        f"one time mask of up to {config.data.augmentation.time_mask_max} frames, window shift up to "
-        f"{config.data.augmentation.max_shift} frames",
-        "* one speaker only: expect much lower accuracy on other faces. It is meant as the frozen network of "
-        "the lip-reading loss (its front-end and trunk features), not as a general lip reader.",
-        "",
-        "## Training",
-        "",
-        f"* AdamW (lr {config.optim.lr}, weight decay {config.optim.weight_decay}), {config.optim.warmup_steps} "
-        f"warm-up steps then cosine decay, batch {config.optim.batch_size}, label smoothing "
-        f"{config.optim.label_smoothing}, {result.steps} steps",
-        f"* {result.seconds / 60:.1f} min of training (data loading not counted) on "
-        f"{'a CPU' if config.cpu or not torch.cuda.is_available() else 'a GPU'} "
-        f"({os.cpu_count()} cores, {platform.machine()}, torch threads: {config.num_threads}), "
-        f"torch {torch.__version__}; train loss (augmented, label-smoothed) {result.train_loss_first:.3f} "
-        f"at step 1 -> {result.train_loss_last:.3f} over the last {config.log_every} steps",
-        "* command:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        "## Licence and attribution",
-        "",
-        "Weights: trained by the VFH-GAN project. Training data: the GRID corpus, CC BY 4.0 "
-        "(http://spandh.dcs.shef.ac.uk/gridcorpus/); speaker s1 clips and alignments as redistributed "
-        "in the osalinasv/lipnet repository.",
-        "",
-    ]
-    path = out_dir / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -435,7 +328,9 @@ def train(config: LipReaderTrainConfig, command: str = "") -> TrainResult:
     result = TrainResult(out_dir=out_dir, best=best, last=last, steps=step, seconds=seconds,
                          train_loss_first=first_loss, train_loss_last=float(np.mean(tail)), history=history)
     heldout_names = sorted(heldout_set.sentences)
-    (out_dir / "training.json").write_text(json.dumps({
+    device_text = (f"{'a CPU' if config.cpu or not torch.cuda.is_available() else 'a GPU'} "
+                   f"({os.cpu_count()} cores, {platform.machine()}, torch threads: {config.num_threads})")
+    facts = {
         "config": to_dict(config),
         "command": command,
         "steps": step,
@@ -452,9 +347,10 @@ def train(config: LipReaderTrainConfig, command: str = "") -> TrainResult:
         "last": to_dict(last) if last else None,
         "history": history,
         "torch": torch.__version__,
-    }, indent=1) + "\n", encoding="utf-8")
-    write_model_card(out_dir, config, result, num_params, len(train_set), len(train_set.clip_ids),
-                     heldout_names, command)
+        "device": device_text,
+    }
+    (out_dir / "training.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
+    write_lipreader_card(out_dir, facts)   # the card is written from the record, as every card
     return result
 
 

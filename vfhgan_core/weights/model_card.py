@@ -24,6 +24,9 @@ command that trained it.
 variants with their switches and validation metrics, how to load them, their data licences
 (:mod:`vfhgan_core.weights.publish` stages and uploads the repo). The training data's
 licences come from :mod:`vfhgan_core.weights.licences`.
+
+:func:`lipreader_card` writes the card of the GRID lip reader (``train/train_lipreader.py``)
+from the ``training.json`` that run wrote: every card is built here, from recorded facts.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import Any, Mapping, Sequence
 
 from huggingface_hub import ModelCard, ModelCardData, constants
 
+from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.experiment import ExperimentConfig, save_experiment
 from vfhgan_core.losses.perceptual import resolve_perceptual
 from vfhgan_core.metrics import METRICS, canonical_metrics
@@ -42,7 +46,8 @@ from vfhgan_core.weights.licences import dataset_licences
 from vfhgan_core.weights.run_record import RunRecord
 from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
 
-__all__ = ["REPO_CARD_METRICS", "save_model_card", "write_model_card", "write_repo_card", "write_weights_folder"]
+__all__ = ["REPO_CARD_METRICS", "lipreader_card", "save_model_card", "write_lipreader_card", "write_model_card",
+           "write_repo_card", "write_weights_folder"]
 
 #: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.vocabulary.METRICS`)
 CARD_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
@@ -511,3 +516,124 @@ def write_weights_folder(
     write_model_card(folder, experiment, metrics, record)
     return folder
 
+
+# --------------------------------------------------------------------------- the lip reader's card
+
+
+def lipreader_card(record: Mapping[str, Any]) -> str:
+    """The ``README.md`` of a lip reader trained by ``train/train_lipreader.py``, from its ``training.json``.
+
+    ``record`` holds the run's ``config`` (data, model, optim, log_every, ...), its ``best`` and
+    ``last`` held-out evaluations, the step and time counts, the held-out sentence names, the
+    command and ``device`` (how it ran: processor, cores, torch threads).
+    """
+    from vfhgan_core.models.lipreading import LipReaderConfig
+
+    config = record["config"]
+    data, optim = config["data"], config["optim"]
+    split, augmentation = data["split"], data["augmentation"]
+    model = from_dict(LipReaderConfig, config["model"])
+    best, last = record.get("best"), record.get("last")
+    vocab = len(data["vocabulary"])
+    heldout = record["heldout_sentences"]
+    lines = [
+        "---",
+        "library_name: vfhgan",
+        "license: apache-2.0",
+        "tags: [lip-reading, visual-speech-recognition, grid-corpus]",
+        "datasets: [GRID corpus speaker s1 (CC BY 4.0)]",
+        "---",
+        "",
+        "# VFH-GAN GRID lip reader (word level, speaker s1)",
+        "",
+        "The frozen feature extractor of VFH-GAN's lip-reading loss: a word-level visual lip reader "
+        "of the architecture family of Martinez et al., *Lipreading using temporal convolutional networks* "
+        "(ICASSP 2020; the paper's reference [21]), trained by this project from scratch on GRID. "
+        "The official LRW weights could not be used (non-commercial licence, not downloadable here).",
+        "",
+        "```python",
+        "from vfhgan_core.models.lipreading import LipReader",
+        "model = LipReader.from_pretrained(\"assets/weights/lipreader\")  # eval(), float32",
+        "```",
+        "",
+        "## Result",
+        "",
+    ]
+    if best is not None:
+        lines += [
+            f"* held-out word accuracy: **{best['accuracy']:.1%}** ({best['count']} words of "
+            f"{len(heldout)} unseen sentences; chance 1/{vocab} = {1 / vocab:.1%}), "
+            f"best of the evaluations, at step {best['step']}; held-out cross-entropy {best['loss']:.3f}",
+        ]
+        if last is not None and last["step"] != best["step"]:
+            lines.append(f"* at the last step ({last['step']}): {last['accuracy']:.1%}")
+        if best["step"] == record["steps"]:
+            lines.append("* the saved model is the one of the last step (also the best evaluation), so choosing "
+                         "it did not lean on the held-out sentences")
+        else:
+            lines.append("* the held-out sentences also chose the saved step, so this figure is slightly "
+                         "optimistic; there is no third, untouched test part")
+        lines += ["", "| word group | held-out accuracy |", "|---|---|"]
+        lines += [f"| {g} | {a:.1%} |" for g, a in best.get("per_group", {}).items()]
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"* `LipReader` with `{json.dumps(to_dict(model))}`",
+        f"* {record['num_parameters'] / 1e6:.2f} M parameters: 3D conv front-end (5x7x7, {model.channels[0]} "
+        f"channels), ResNet-18 trunk of widths {list(model.channels)}, multi-scale TCN (kernels "
+        f"{list(model.tcn_kernel_size)}, {model.tcn_num_layers} layers, {model.tcn_channels} channels, dropout "
+        f"{model.tcn_dropout}), {vocab}-word classifier",
+        f"* input: float32 `(B, 1, {data['frames']}, 88, 88)` grayscale mouths at 25 fps, normalised "
+        "`(x - 0.421) / 0.165` for x in [0, 1]: the centre 88x88 of the 96x96 mouth region that "
+        "`vfhgan_core.faces.mouths.crop_mouths` cuts from a 128x128 face crop",
+        "* labels: index into the sorted GRID vocabulary (`vfhgan_core.data.words.GRID_VOCABULARY`)",
+        "",
+        "## Data",
+        "",
+        "* GRID audio-visual corpus (Cooke, Barker, Cunningham and Shao, *An audio-visual corpus for speech "
+        "perception and automatic speech recognition*, JASA 2006), speaker s1: 900 sentences; "
+        "licence **CC BY 4.0**. Word boundaries from the corpus's `.align` files.",
+        f"* one example per spoken word: a {data['frames']}-frame window centred on the word "
+        "(`vfhgan_core.data.words.WordClipDataset`)",
+        f"* split by sentence: {record['train_sentences']} training sentences ({record['train_words']} words), "
+        f"{len(heldout)} held-out sentences; rule: a sentence is held out when "
+        f"`sha256(\"{split['salt']}:<sentence>\") mod 10000 < {round(split['heldout_fraction'] * 10000)}`"
+        + (" (explicit list in `training.json`)" if split.get("heldout") else "")
+        + "; the held-out names are listed in `training.json`",
+        f"* augmentation (training only): random 88x88 crop, horizontal flip p={augmentation['flip_prob']}, "
+        f"one time mask of up to {augmentation['time_mask_max']} frames, window shift up to "
+        f"{augmentation['max_shift']} frames",
+        "* one speaker only: expect much lower accuracy on other faces. It is meant as the frozen network of "
+        "the lip-reading loss (its front-end and trunk features), not as a general lip reader.",
+        "",
+        "## Training",
+        "",
+        f"* AdamW (lr {optim['lr']}, weight decay {optim['weight_decay']}), {optim['warmup_steps']} "
+        f"warm-up steps then cosine decay, batch {optim['batch_size']}, label smoothing "
+        f"{optim['label_smoothing']}, {record['steps']} steps",
+        f"* {record['train_seconds'] / 60:.1f} min of training (data loading not counted) on "
+        f"{record.get('device', 'an unrecorded device')}, torch {record['torch']}; train loss (augmented, "
+        f"label-smoothed) {record['train_loss_first']:.3f} at step 1 -> {record['train_loss_last']:.3f} over "
+        f"the last {config['log_every']} steps",
+        "* command:",
+        "",
+        "```",
+        record.get("command", ""),
+        "```",
+        "",
+        "## Licence and attribution",
+        "",
+        "Weights: trained by the VFH-GAN project. Training data: the GRID corpus, CC BY 4.0 "
+        "(http://spandh.dcs.shef.ac.uk/gridcorpus/); speaker s1 clips and alignments as redistributed "
+        "in the osalinasv/lipnet repository.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_lipreader_card(folder: str | Path, record: Mapping[str, Any]) -> Path:
+    """Write ``folder/README.md``, the lip reader's card (:func:`lipreader_card`), and return its path."""
+    path = Path(folder) / "README.md"
+    path.write_text(lipreader_card(record), encoding="utf-8")
+    return path
