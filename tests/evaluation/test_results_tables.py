@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from vfhgan_core.data.windows import find_clip_shards
-from vfhgan_core.evaluation.results_tables import METRIC_LABELS, markdown_report
+from vfhgan_core.evaluation.results_tables import markdown_report
 from vfhgan_core.evaluation.runs import EvaluationConfig, evaluate
 from vfhgan_core.experiment import load_experiment
+from vfhgan_core.metrics import METRICS
 from vfhgan_core.models.generator import VFHGANGenerator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,11 +57,11 @@ def tables(text: str) -> dict[tuple[str, str], list[list[str]]]:
 
 
 def fmt(metric: str, value: float | None) -> str:
-    return DASH if value is None else METRIC_LABELS[metric][1].format(value)
+    return DASH if value is None else METRICS[metric].format(value)
 
 
 def metric_row(rows: list[list[str]], metric: str) -> list[str]:
-    (row,) = [r for r in rows if r[0] == METRIC_LABELS[metric][0]]
+    (row,) = [r for r in rows if r[0] == METRICS[metric].heading]
     return row[1:]
 
 
@@ -103,7 +104,7 @@ def test_tables_1_and_2_per_dataset(report: dict) -> None:
         labels = every[0][1:]
         (truth,) = [r[1:] for r in every if r[0] == "ground_truth"]
         for label, cell in zip(labels, truth):
-            if label == METRIC_LABELS["word_acc"][0]:
+            if label == METRICS["word_acc"].heading:
                 assert cell == f"{100 * methods['ground_truth']['word_acc']:.1f}%"
             else:
                 assert cell == DASH  # the ground truth has word figures only

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vfhgan_core.evaluation.results_tables import METRIC_LABELS
+from vfhgan_core.evaluation.results_tables import markdown_report
 from vfhgan_core.metrics import ERQA_VERSION, METRICS, canonical_metrics, erqa, metric
 
 
@@ -17,8 +17,12 @@ def test_one_vocabulary_names_labels_and_formats_every_metric():
     assert canonical_metrics(old) == {"mouth_psnr_y": 29.5, "bicubic/flicker": 1.5, "psnr_y": 31.0, "lr": 1e-4}
     with pytest.raises(KeyError, match="unknown metric"):
         metric("psnr")
-    # the reports use it: the evaluation tables' headings are the vocabulary's
-    assert {k: h for k, (h, _) in METRIC_LABELS.items()} == {k: m.heading for k, m in METRICS.items()}
+    # the reports use it: the evaluation tables' headings and figures are the vocabulary's
+    bicubic = {"psnr_y": 28.123, "word_acc": 0.5}
+    report = {"variants": [], "methods": {"bicubic": bicubic}, "clips": [],
+              "datasets": {"grid": {"methods": {"bicubic": bicubic}, "clips": 1, "frames": 75}}}
+    tables = markdown_report(report)
+    assert f"| {METRICS['psnr_y'].heading} |" in tables and "| 28.12 |" in tables and "| 50.0% |" in tables
 
 
 def test_the_reported_erqa_version_is_the_one_measured() -> None:

@@ -18,10 +18,7 @@ from typing import Any
 from vfhgan_core.metrics import METRICS
 from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
-__all__ = ["METRIC_LABELS", "markdown_report"]
-
-#: metric → (heading, format), from the one vocabulary of :data:`vfhgan_core.metrics.vocabulary.METRICS`
-METRIC_LABELS: dict[str, tuple[str, str]] = {k: (m.heading, m.fmt) for k, m in METRICS.items()}
+__all__ = ["markdown_report"]
 FULL = DEFAULT_VARIANT
 TABLE1 = (("w/o audio", "noaudio-ffl-lip"), ("audio", "audio-ffl-lip-noattn"), ("audio and attention", FULL))
 TABLE2 = (("a. perc. + adv.", "noffl-nolip"), ("b. + frequency", "ffl-nolip"),
@@ -29,9 +26,8 @@ TABLE2 = (("a. perc. + adv.", "noffl-nolip"), ("b. + frequency", "ffl-nolip"),
 
 
 def _fmt(metric: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    return METRIC_LABELS.get(metric, (metric, "{:.4g}"))[1].format(value)
+    known = METRICS.get(metric)
+    return known.format(value) if known is not None else "—" if value is None else f"{value:.4g}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -46,13 +42,13 @@ def _metric_rows(methods: Mapping[str, Mapping[str, float]], columns: Sequence[s
     for metric in metrics:
         if not any(metric in methods.get(c, {}) for c in columns):
             continue
-        rows.append([METRIC_LABELS[metric][0]] + [_fmt(metric, methods.get(c, {}).get(metric)) for c in columns])
+        rows.append([METRICS[metric].heading] + [_fmt(metric, methods.get(c, {}).get(metric)) for c in columns])
     return rows
 
 
 def _present_metrics(report: Mapping[str, Any]) -> list[str]:
     seen = {k for m in report["methods"].values() for k in m}
-    return [m for m in METRIC_LABELS if m in seen]
+    return [m for m in METRICS if m in seen]
 
 
 def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation") -> str:
@@ -112,7 +108,7 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
         out += ["### Every method", ""]
         order = [m for m in ("bicubic", *report["variants"], "ground_truth") if m in methods]
         rows = [[m] + [_fmt(k, methods[m].get(k)) for k in metrics] for m in order]
-        out += [_table(["Method"] + [METRIC_LABELS[k][0] for k in metrics], rows), ""]
+        out += [_table(["Method"] + [METRICS[k].heading for k in metrics], rows), ""]
 
     out += ["## Every clip (PSNR-Y dB / ERQA)", ""]
     methods = ("bicubic", *report["variants"])
