@@ -13,9 +13,10 @@ from vfhgan_core.config import from_dict, to_dict
 from vfhgan_core.experiment import DataConfig, ExperimentConfig, OptimConfig, load_experiment, save_experiment
 from vfhgan_core.losses.total import LossConfig
 from vfhgan_core.models.generator import GeneratorConfig, VFHGANGenerator
+from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.hub import load_generator, parse_variant, variant_name
 from vfhgan_core.weights.licences import dataset_licences
-from vfhgan_core.weights.model_card import write_model_card, write_weights_folder
+from vfhgan_core.weights.model_card import write_model_card
 from vfhgan_core.weights.run_record import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]

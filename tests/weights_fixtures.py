@@ -13,7 +13,7 @@ import torch
 
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
-from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.run_record import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from vfhgan_core.evaluation.spectral_curves import SPECTRAL_CURVES_FILE, Spectra
 from vfhgan_core.experiment import load_experiment
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.training.checkpoints import list_checkpoints
-from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("export_weights")

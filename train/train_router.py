@@ -54,7 +54,7 @@ from vfhgan_core.models.router import (
 )
 from vfhgan_core.training.datasets import experiment_datasets
 from vfhgan_core.training.validation import bicubic_up
-from vfhgan_core.weights.model_card import write_weights_folder
+from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("train_router")

@@ -78,8 +78,8 @@ from vfhgan_core.training.run_facts import data_record, device_name, flat_config
 from vfhgan_core.training.schedules import generator_lr_factor
 from vfhgan_core.training.step_budget import StepBudget
 from vfhgan_core.training.validation import GRID_TAG, Validator
+from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.hub import load_lip_reader
-from vfhgan_core.weights.model_card import write_weights_folder
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")

@@ -10,12 +10,13 @@ Above :mod:`vfhgan_core.models`, :mod:`vfhgan_core.losses` and :mod:`vfhgan_core
   ``assets/weights``, a local folder, a Hub repo) and :func:`load_generator`. A new weights
   source goes here (:func:`variant_source`).
 - :mod:`~vfhgan_core.weights.licences`: the known training datasets a run used and their licences.
-- :mod:`~vfhgan_core.weights.folder_format`: what a published weights folder (a variant, the lip
-  reader) must hold, and its validation (:func:`validate_variant_folder`, ...). A new required
-  file goes here.
 - :mod:`~vfhgan_core.weights.model_card`: the one card builder: a variant's card
-  (:func:`write_model_card`), the folder writer (:func:`write_weights_folder`) and the card of a
-  Hub repo of several variants (:func:`write_repo_card`). A change to what a card says goes here.
+  (:func:`write_model_card`), the card of a Hub repo of several variants (:func:`write_repo_card`)
+  and the lip reader's (:func:`~vfhgan_core.weights.model_card.lipreader_card`). A change to what a
+  card says goes here.
+- :mod:`~vfhgan_core.weights.folder_format`: what a weights folder (a variant, the lip reader)
+  holds: its writer (:func:`write_weights_folder`) and its validation (:func:`validate_variant_folder`,
+  ...). A new required file goes here.
 - :mod:`~vfhgan_core.weights.publish`: a Hub repo of several variants: staged, checked, uploaded
   in one commit (``train/push_to_hub.py`` is its command line).
 - :mod:`~vfhgan_core.weights.run_record`: :class:`RunRecord`, what a training run produced (a
@@ -23,7 +24,7 @@ Above :mod:`vfhgan_core.models`, :mod:`vfhgan_core.losses` and :mod:`vfhgan_core
 - :mod:`~vfhgan_core.weights.rounds`: the training history a weights folder carries over runs.
 
 Inside the package the modules import in this order: variants, run_record → rounds, licences → hub,
-folder_format → model_card → publish.
+model_card → folder_format → publish.
 
 The names below are imported on first use (``import vfhgan_core.weights.variants`` stays light).
 """
@@ -45,7 +46,7 @@ _PUBLIC = {
     "validate_variant_folder": "vfhgan_core.weights.folder_format",
     "write_model_card": "vfhgan_core.weights.model_card",
     "write_repo_card": "vfhgan_core.weights.model_card",
-    "write_weights_folder": "vfhgan_core.weights.model_card",
+    "write_weights_folder": "vfhgan_core.weights.folder_format",
     "RunRecord": "vfhgan_core.weights.run_record",
     "round_of": "vfhgan_core.weights.rounds",
     "rounds_before": "vfhgan_core.weights.rounds",

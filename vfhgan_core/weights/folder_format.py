@@ -1,8 +1,8 @@
-"""The weights-folder format: what a published weights folder holds, and its validation.
+"""The weights-folder format: what a weights folder holds, its writer and its validation.
 
-A *variant folder* ``<weights-dir>/<variant>/`` is written by
-:func:`vfhgan_core.weights.model_card.write_weights_folder` (``train/export_weights.py``,
-``train/train_vfhgan.py --export``); :func:`vfhgan_core.weights.hub.load_generator` reads it::
+A *variant folder* ``<weights-dir>/<variant>/`` is written by :func:`write_weights_folder`
+(``train/export_weights.py``, ``train/train_vfhgan.py --export``), with the card of
+:mod:`vfhgan_core.weights.model_card`; :func:`vfhgan_core.weights.hub.load_generator` reads it::
 
     <variant>/config.json          generator architecture (save_pretrained)       required
     <variant>/model.safetensors    float32 weights (save_pretrained)              required
@@ -24,19 +24,21 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from huggingface_hub import ModelCard
 
 from vfhgan_core.errors import VFHGANError
-from vfhgan_core.experiment import ExperimentConfig, load_experiment
+from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
 from vfhgan_core.metrics import canonical_metrics
 from vfhgan_core.weights.licences import dataset_licences
+from vfhgan_core.weights.model_card import write_model_card
 from vfhgan_core.weights.run_record import RunRecord
-from vfhgan_core.weights.variants import parse_variant, variant_name
+from vfhgan_core.weights.variants import LIPREADER, parse_variant, variant_name
 
 __all__ = ["LIPREADER", "REQUIRED_FILES", "VARIANT_FILES", "InvalidWeightsError", "LipReaderFolder", "VariantFolder",
-           "select_variants", "validate_lipreader_folder", "validate_variant_folder", "validate_weights_dir"]
+           "select_variants", "validate_lipreader_folder", "validate_variant_folder", "validate_weights_dir",
+           "write_weights_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ log = logging.getLogger(__name__)
 REQUIRED_FILES = ("config.json", "model.safetensors", "README.md")
 #: files copied from a variant folder to the repo (those present; anything else is left out)
 VARIANT_FILES = ("config.json", "model.safetensors", "experiment.json", "metrics.json", "training.json", "README.md")
-#: name of the lip reader's folder, locally and in the repo
-LIPREADER = "lipreader"
 
 
 class InvalidWeightsError(VFHGANError):
@@ -282,3 +282,37 @@ def validate_weights_dir(
     if problems:
         raise InvalidWeightsError("\n".join(problems))
     return variants, lipreader
+
+
+# --------------------------------------------------------------------------- writing a variant folder
+
+
+def write_weights_folder(
+    folder: str | Path,
+    generator,
+    experiment: ExperimentConfig,
+    metrics: Mapping[str, float] | None = None,
+    record: RunRecord | None = None,
+) -> Path:
+    """Write a generator as a variant folder (see the module docstring) and return the folder.
+
+    The weights are stored as float32 whatever precision the run used (the default
+    generator is a few MB), so :meth:`VFHGANGenerator.from_pretrained` restores them exactly.
+    """
+    import copy
+
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32)
+    model.save_pretrained(folder)
+    save_experiment(experiment, folder / "experiment.json")
+    if metrics:
+        (folder / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
+    record = record or RunRecord()
+    if record.num_parameters is None:
+        record = record.replace(num_parameters=sum(p.numel() for p in model.parameters()))
+    record.write(folder)
+    write_model_card(folder, experiment, metrics, record)
+    return folder

@@ -8,8 +8,8 @@ matching, and why), data and speaker split, schedule, validation metrics
 beside the bicubic baseline, the licences of the training data and the
 command that trained it.
 
-:func:`write_weights_folder` writes a complete variant folder, the layout
-:func:`vfhgan_core.weights.hub.load_generator` reads::
+:func:`vfhgan_core.weights.folder_format.write_weights_folder` writes a complete variant folder
+with such a card, the layout :func:`vfhgan_core.weights.hub.load_generator` reads::
 
     <folder>/config.json          generator architecture (save_pretrained)
     <folder>/model.safetensors    float32 weights (save_pretrained)
@@ -33,21 +33,23 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from huggingface_hub import ModelCard, ModelCardData, constants
 
 from vfhgan_core.config import from_dict, to_dict
-from vfhgan_core.experiment import ExperimentConfig, save_experiment
+from vfhgan_core.experiment import ExperimentConfig
 from vfhgan_core.losses.perceptual import resolve_perceptual
 from vfhgan_core.metrics import METRICS, canonical_metrics
-from vfhgan_core.weights.folder_format import LIPREADER, LipReaderFolder, VariantFolder
 from vfhgan_core.weights.licences import dataset_licences
 from vfhgan_core.weights.run_record import RunRecord
-from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant
+from vfhgan_core.weights.variants import DEFAULT_VARIANT, LIPREADER, parse_variant
+
+if TYPE_CHECKING:   # the folders' types only: folder_format writes cards, so it imports this module
+    from vfhgan_core.weights.folder_format import LipReaderFolder, VariantFolder
 
 __all__ = ["REPO_CARD_METRICS", "lipreader_card", "save_model_card", "write_lipreader_card", "write_model_card",
-           "write_repo_card", "write_weights_folder"]
+           "write_repo_card"]
 
 #: metrics shown in the card (their headings come from :data:`vfhgan_core.metrics.vocabulary.METRICS`)
 CARD_METRICS = ("psnr_y", "ssim_y", "erqa", "mouth_psnr_y", "flicker")
@@ -484,37 +486,6 @@ def write_repo_card(
               "by the VFH-GAN project."]
 
     return save_model_card(staging, card_data, parts)
-
-
-def write_weights_folder(
-    folder: str | Path,
-    generator,
-    experiment: ExperimentConfig,
-    metrics: Mapping[str, float] | None = None,
-    record: RunRecord | None = None,
-) -> Path:
-    """Write a generator as a variant folder (see the module docstring) and return the folder.
-
-    The weights are stored as float32 whatever precision the run used (the default
-    generator is a few MB), so :meth:`VFHGANGenerator.from_pretrained` restores them exactly.
-    """
-    import copy
-
-    import torch
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32)
-    model.save_pretrained(folder)
-    save_experiment(experiment, folder / "experiment.json")
-    if metrics:
-        (folder / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
-    record = record or RunRecord()
-    if record.num_parameters is None:
-        record = record.replace(num_parameters=sum(p.numel() for p in model.parameters()))
-    record.write(folder)
-    write_model_card(folder, experiment, metrics, record)
-    return folder
 
 
 # --------------------------------------------------------------------------- the lip reader's card

@@ -1,7 +1,7 @@
 """What a training run produced: :class:`RunRecord`, stored as a weights folder's ``training.json``.
 
 The trainer (``train/train_vfhgan.py``) fills one record as the run goes (data counts, device,
-loss weights, then steps and time at the end); :func:`vfhgan_core.weights.model_card.write_weights_folder`
+loss weights, then steps and time at the end); :func:`vfhgan_core.weights.folder_format.write_weights_folder`
 writes it into the folder and the model card reads it; ``train/export_weights.py``,
 ``train/train_router.py`` and :func:`vfhgan_core.weights.folder_format.validate_variant_folder` read
 it back. Every field is optional: a field left ``None`` is not written, so the JSON keys are those

@@ -8,10 +8,12 @@ of real low-quality video instead of clean bicubic downsampling), e.g. ``audio-f
 """
 from __future__ import annotations
 
-__all__ = ["DEFAULT_VARIANT", "parse_variant", "variant_name"]
+__all__ = ["DEFAULT_VARIANT", "LIPREADER", "parse_variant", "variant_name"]
 
 #: the full model of the paper: audio + attention, trained with frequency and lip losses
 DEFAULT_VARIANT = "audio-ffl-lip"
+#: name of the lip reader's folder beside the variants' folders, locally and in a Hub repo
+LIPREADER = "lipreader"
 
 
 def variant_name(audio: bool = True, frequency_loss: bool = True, lip_loss: bool = True, attention: bool = True,
