@@ -1,14 +1,20 @@
 """VFH-GAN: audio-visual video face hallucination.
 
-A library with no UI. The folders say what lives where (README.md, "Layout"):
+A library with no UI, in layers; a module imports only its own layer and those below it
+(README.md, "Layout"; ``tests/test_package_imports.py`` checks it). Bottom first:
 
-- media I/O (:mod:`vfhgan_core.io`), speech features (:mod:`vfhgan_core.audio`),
-- faces: detection, tracking, crops, paste-back and whole face clips (:mod:`vfhgan_core.faces`),
-- prepared training data and degradations (:mod:`vfhgan_core.data`),
-- networks (:mod:`vfhgan_core.models`) and losses (:mod:`vfhgan_core.losses`),
-- trained networks on whole videos (:mod:`vfhgan_core.pipelines`),
-- quality metrics and their one vocabulary (:mod:`vfhgan_core.metrics`), evaluation runs and
-  their tables (:mod:`vfhgan_core.evaluation`),
+- file resolution and Hub reachability (:mod:`vfhgan_core.utils`), typed configs
+  (:mod:`vfhgan_core.config`), error classes (:mod:`vfhgan_core.errors`);
+- media I/O (:mod:`vfhgan_core.io`) and speech features (:mod:`vfhgan_core.audio`);
+- faces: detection, tracking, crops, mouths, whole face clips (:mod:`vfhgan_core.faces`); prepared
+  training data and degradations (:mod:`vfhgan_core.data`);
+- networks (:mod:`vfhgan_core.models`) and losses (:mod:`vfhgan_core.losses`);
+- metrics and their one vocabulary (:mod:`vfhgan_core.metrics`);
+- trained weights: variants, resolver, folder format, run records, cards (:mod:`vfhgan_core.weights`),
+  and the run config stored with them (:mod:`vfhgan_core.experiment`);
+- trained networks on whole videos, and the frequency-loss lab (:mod:`vfhgan_core.pipelines`);
+- what the training scripts share (:mod:`vfhgan_core.training`);
+- evaluation runs over datasets and the paper's tables (:mod:`vfhgan_core.evaluation`);
 - the command line (:mod:`vfhgan_core.cli`).
 
 The public API, imported on first use (``import vfhgan_core`` stays light)::
