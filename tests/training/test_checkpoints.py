@@ -102,9 +102,10 @@ def test_no_audio_target_does_not_take_an_audio_source(tmp_path: Path) -> None:
 
 
 def _experiment():
-    from vfhgan_core.experiment import ExperimentConfig
+    from vfhgan_core.experiment import DataConfig, ExperimentConfig
 
-    return ExperimentConfig(variant="noaudio-ffl-lip", generator=replace(TINY, use_audio=False), lip_reader="r")
+    return ExperimentConfig(variant="noaudio-ffl-lip", generator=replace(TINY, use_audio=False), lip_reader="r",
+                            data=DataConfig(train=("train",), val=("val",)))
 
 
 def test_save_checkpoint_writes_a_complete_folder_rotates_and_resumes(tmp_path: Path) -> None:
