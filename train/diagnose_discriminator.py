@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-clips", type=int, default=100, help="clips loaded (first by id; default 100)")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the history and the verdict to this JSON file")
     return p.parse_args(argv)
 
 
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     verdict = "separates" if last["accuracy"] >= 0.75 else "does NOT separate"
     print(f"after {args.steps} steps the discriminator {verdict} real from {args.against} "
           f"(patch accuracy {last['accuracy']:.2f}; 0.5 = chance)")
-    return {"history": history, "verdict": verdict}
+    result = {"history": history, "verdict": verdict}
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ def discover(only: list[str] | None, continue_from: Path | None = None, runs: Pa
     return jobs
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=1, help="training processes at once (default 1)")
     ap.add_argument("--threads", type=int, default=None,
@@ -138,14 +138,21 @@ def main() -> int:
                     help="with --continue-from: start each audio variant from ROOT/noaudio-<same losses>/, its "
                          "audio branch fresh (it then restores as the no-audio model until the branch learns)")
     ap.add_argument("--runs", type=Path, default=None, help="run folders go here (default runs/)")
+    ap.add_argument("--plan", action="store_true",
+                    help="print the jobs (what each starts from and waits for) as JSON and train nothing")
     ap.add_argument("extra", nargs="*", help="arguments passed on to train_vfhgan.py (after --)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     continue_from = (ROOT / args.continue_from).resolve() if args.continue_from else None
     runs = (ROOT / args.runs).resolve() if args.runs else None
     if args.graft_audio and continue_from is None:
         ap.error("--graft-audio needs --continue-from (the folder holding the no-audio variants' weights)")
     jobs = discover(args.only, continue_from, runs, args.graft_audio)
+    if args.plan:
+        print(json.dumps({n: {"config": str(j.config), "run_dir": str(j.run_dir), "needs": j.needs,
+                              "is_pretrain": j.is_pretrain, "init_from": str(j.init_from) if j.init_from else None}
+                          for n, j in jobs.items()}, indent=2))
+        return 0
     threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                OMP_WAIT_POLICY="PASSIVE")

@@ -5,7 +5,6 @@ tests/weights/test_publish.py (staging, the repo card, the upload, the checks be
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from vfhgan_core.weights.publish import staged_files
 from weights_fixtures import copy_variant, make_weights_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "train" / "push_to_hub.py"
 
-_spec = importlib.util.spec_from_file_location("push_to_hub", SCRIPT)
-push_to_hub = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(push_to_hub)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +47,7 @@ def test_cli_dry_run_builds_the_repo_folder(weights_dir: Path, tmp_path: Path) -
     assert res.returncode == 0, res.stderr
     assert f"staged org/vfhgan in {staging}" in res.stdout and "nothing uploaded" in res.stdout
     listed = {line.split()[0] for line in res.stdout.splitlines() if line.startswith("  ")}
-    assert listed == {p for p, _ in push_to_hub.staged_files(staging)}
+    assert listed == {p for p, _ in staged_files(staging)}
     assert "audio-ffl-lip/model.safetensors" in listed and "lipreader/model.safetensors" in listed
     assert not any(p.startswith("noaudio") for p in listed)
 
@@ -80,8 +77,9 @@ def test_cli_push_offline_fails_fast(weights_dir: Path, tmp_path: Path) -> None:
     assert not staging.exists()
 
 
-def test_cli_rejects_a_repo_id_without_namespace(weights_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert push_to_hub.main(["vfhgan", "--weights-dir", str(weights_dir), "--dry-run"]) == 2
-    assert "no namespace" in caplog.text and "user-or-org/vfhgan" in caplog.text
-    assert push_to_hub.main(["org/bad name", "--weights-dir", str(weights_dir), "--dry-run"]) == 2
-    assert "not a valid Hub repo id" in caplog.text
+def test_cli_rejects_a_repo_id_without_namespace(weights_dir: Path) -> None:
+    res = _run("vfhgan", "--weights-dir", str(weights_dir), "--dry-run", offline=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "no namespace" in res.stderr and "user-or-org/vfhgan" in res.stderr
+    res = _run("org/bad name", "--weights-dir", str(weights_dir), "--dry-run", offline=True)
+    assert res.returncode == 2 and "not a valid Hub repo id" in res.stderr
