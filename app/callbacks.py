@@ -166,7 +166,9 @@ class AppCallbacks:
             return f"Model: **{v}** ({describe_variant(v)}), from {self.store.source_text}."
         available = self.store.available()
         if v in available:
-            return f"Model: **{v}** ({describe_variant(v)}) ✓ weights available."
+            trained = self.store.training_summary(v)
+            return (f"Model: **{v}** ({describe_variant(v)}) ✓ weights available"
+                    + (f"; trained {trained}." if trained else "."))
         known = ", ".join(f"`{a}`" for a in available) or "none yet"
         return (f"⚠️ Model **{v}** ({describe_variant(v)}): **no trained weights for this combination** in "
                 f"{self.store.source_text}. Variants with weights: {known}.")

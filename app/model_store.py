@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
 from vfhgan_core.faces.detection import DetectorConfig, FaceDetector, load_face_detector
-from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, list_variants, load_generator, parse_variant
+from vfhgan_core.weights.hub import BUNDLED_WEIGHTS, list_variants, load_generator, load_run_record, parse_variant
 
 from .variants import describe_variant
 
@@ -58,6 +58,16 @@ class ModelStore:
         if not self.is_local:
             return sorted(self._generators)
         return list_variants(self.weights)
+
+    def training_summary(self, variant: str) -> str | None:
+        """How much training ``variant``'s weights had (their ``training.json``, read without the network),
+        in plain words; ``None`` when they carry no record or it cannot be read."""
+        try:
+            record = load_run_record(variant, self.weights, local_files_only=True)
+        except (WeightsNotFoundError, ValueError, OSError) as exc:
+            log.warning("no training record for %s: %s", variant, exc)
+            return None
+        return record.summary() if record is not None else None
 
     def generator(self, variant: str):
         """The generator of ``variant`` (loaded once, then shared read-only by all sessions).

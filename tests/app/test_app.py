@@ -463,3 +463,19 @@ def test_temporary_files_are_removed_at_shutdown(client: Client, server: AppServ
     assert any(root.rglob("*.mp4"))  # this session's last run is kept for download while the app runs
     server.stop()  # SIGTERM, as a container stop sends
     assert not server.alive and not root.exists()
+
+
+def test_the_switch_status_says_how_much_training_the_chosen_weights_had(detector_model: Path, weights: Path) -> None:
+    """The status line under the switches reads the variant's RunRecord: how many steps, how long, on what."""
+    from app.callbacks import AppCallbacks
+    from app.settings import AppSettings
+    from vfhgan_core.weights.hub import load_run_record
+
+    bundled = AppCallbacks(AppSettings(detector_model=str(detector_model)))
+    text = bundled.on_switches(True, True, True)
+    summary = load_run_record("audio-ffl-lip").summary()
+    assert "✓ weights available" in text and f"trained {summary}." in text
+    # weights without a training.json (the test variants): no training claim
+    plain = AppCallbacks(AppSettings(detector_model=str(detector_model), weights=str(weights)))
+    text = plain.on_switches(True, True, True)
+    assert text.endswith("✓ weights available.") and "trained" not in text

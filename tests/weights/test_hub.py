@@ -54,6 +54,34 @@ def test_local_folder_of_variants(weights_dir: Path) -> None:
         hub.load_generator("audio-ffl-lip", weights_dir)
 
 
+def test_a_variant_s_run_record_comes_from_where_its_weights_do(weights_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfhgan_core.weights.run_record import RunRecord
+
+    # the bundled weights carry their records; a folder without training.json has none
+    bundled = hub.load_run_record("audio-ffl-lip")
+    assert bundled == RunRecord.read(hub.BUNDLED_WEIGHTS / "audio-ffl-lip") and bundled.steps
+    assert hub.load_run_record("noaudio-noffl-nolip", weights_dir) is None
+    with pytest.raises(WeightsNotFoundError, match="no weights for variant"):
+        hub.load_run_record("audio-ffl-lip", weights_dir)
+    # a damaged record is an error naming the file
+    (weights_dir / "noaudio-noffl-nolip" / "training.json").write_text('{"steps": 3, "colour": "red"}')
+    with pytest.raises(ValueError, match="training.json"):
+        hub.load_run_record("noaudio-noffl-nolip", weights_dir)
+    # from a Hub repo in the cache, offline: the same file next to the weights
+    home = tmp_path / "hf"
+    for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):
+        monkeypatch.setattr(huggingface_hub.constants, name, value)
+    rev = "b" * 40
+    repo = home / "hub" / "models--org--records"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    folder = repo / "snapshots" / rev / "noaudio-noffl-nolip"
+    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(folder)
+    RunRecord(steps=12, wall_time_s=30.0, device="CPU").write(folder)
+    assert hub.load_run_record("noaudio-noffl-nolip", "org/records").steps == 12
+
+
 def test_hub_repo_from_cache_offline(weights_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "hf"
     for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):

@@ -59,3 +59,16 @@ def test_types_are_coerced_and_a_round_is_its_round_keys() -> None:
     assert round_of(record) == {"variant": "audio-ffl-lip", "device": "cpu", "steps": 300, "wall_time_s": 12.0,
                                 "losses": {"frequency": 1.0}}
     assert round_of(record) == round_of(record.to_dict())
+
+
+def test_the_summary_says_how_much_training_the_weights_had() -> None:
+    assert RunRecord().summary() is None
+    assert RunRecord(steps=300, wall_time_s=660.0, device="CPU (x86_64, 2 cores)").summary() == \
+        "300 steps, 11.0 min on CPU (x86_64, 2 cores)"
+    assert RunRecord(steps=5000, wall_time_s=3 * 3600.0).summary() == "5,000 steps, 3.0 h"
+    # weights trained over rounds: the totals, split by device
+    shipped = RunRecord.read(REPO / "assets" / "weights" / "audio-ffl-lip")
+    total = shipped.total
+    text = shipped.summary()
+    assert text.startswith(f"{total['steps']:,} steps in {total['rounds']} rounds, ")
+    assert all(device in text for device in total["wall_time_s_by_device"])

@@ -214,12 +214,10 @@ def training_clips(variant: str, weights: str | None) -> dict[str, Optional[str]
     """The clips ``variant`` was trained on, from the ``training.json`` next to its weights:
     ``{clip id: speech fingerprint}`` (:mod:`vfhgan_core.data.fingerprints`; ``None`` where the
     run recorded none). Empty when the weights carry no such list (e.g. trained elsewhere)."""
-    from vfhgan_core.weights.hub import WeightsNotFoundError, resolve_file, variant_source
-    from vfhgan_core.weights.run_record import TRAINING_JSON, RunRecord
+    from vfhgan_core.weights.hub import WeightsNotFoundError, load_run_record
 
-    path, subfolder = variant_source(variant, weights)
     try:
-        record = RunRecord.read(resolve_file(path, TRAINING_JSON, subfolder).parent)
+        record = load_run_record(variant, weights)
     except (WeightsNotFoundError, OSError, ValueError):
         return {}
     if record is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from vfhgan_core.errors import WeightsNotFoundError
 from vfhgan_core.utils.hub_files import CONNECT_TIMEOUT, hub_reachable, resolve_file  # noqa: F401 (re-exported)
+from vfhgan_core.weights.run_record import TRAINING_JSON, RunRecord
 from vfhgan_core.weights.variants import DEFAULT_VARIANT, parse_variant, variant_name  # noqa: F401 (re-exported)
 
 #: folder of the weights shipped with the project
@@ -91,3 +92,20 @@ def load_lip_reader(source: str | os.PathLike):
             "or train a variant without the lip loss (a '-nolip' config)."
         )
     return LipReader.from_pretrained(source).eval()
+
+
+def load_run_record(variant: str, source: str | os.PathLike | None = None,
+                    local_files_only: bool = False) -> RunRecord | None:
+    """What the run behind ``variant``'s weights recorded (its ``training.json``), from the same place
+    :func:`load_generator` takes the weights; ``None`` when the weights carry no record.
+
+    Raises:
+        WeightsNotFoundError: no weights for ``variant`` in ``source``.
+        ValueError: the record exists but is not a valid ``training.json`` (the message names the file).
+    """
+    path, subfolder = variant_source(variant, source)
+    try:
+        file = resolve_file(path, TRAINING_JSON, subfolder, local_files_only=local_files_only)
+    except WeightsNotFoundError:
+        return None
+    return RunRecord.read(file.parent)

@@ -96,6 +96,28 @@ class RunRecord:
     def replace(self, **changes: Any) -> RunRecord:
         return dataclasses.replace(self, **changes)
 
+    def summary(self) -> str | None:
+        """How much training the weights had, in plain words (``None`` when the record has no step count):
+        ``942 steps in 3 rounds, 25.5 min (CPU 21.7 min, NVIDIA H200 3.8 min)`` or ``300 steps, 11.0 min
+        on CPU (x86_64, 2 cores)``."""
+        total = self.total or {}
+        if total.get("steps"):
+            text = f"{int(total['steps']):,} steps in {total.get('rounds', len(self.rounds or ()) + 1)} rounds"
+            if total.get("wall_time_s"):
+                text += f", {_minutes(total['wall_time_s'])}"
+                devices = total.get("wall_time_s_by_device") or {}
+                if len(devices) > 1:
+                    text += " (" + ", ".join(f"{d} {_minutes(s)}" for d, s in devices.items()) + ")"
+                elif devices:
+                    text += f" on {next(iter(devices))}"
+            return text
+        if not self.steps:
+            return None
+        text = f"{self.steps:,} steps"
+        if self.wall_time_s:
+            text += f", {_minutes(self.wall_time_s)}"
+        return text + (f" on {self.device}" if self.device else "")
+
     def write(self, folder: str | Path) -> Path:
         """Write ``folder/training.json`` (without ``clip_ids``) and return its path."""
         path = Path(folder) / TRAINING_JSON
@@ -123,3 +145,8 @@ class RunRecord:
             return cls.from_dict(data)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
+
+
+def _minutes(seconds: float) -> str:
+    """``25.5 min``, or ``1.6 h`` from 90 minutes on."""
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
