@@ -45,7 +45,6 @@ import argparse
 import json
 import logging
 import shlex
-import signal
 import sys
 import time
 import warnings
@@ -54,28 +53,25 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from accelerate.utils import ProjectConfiguration
 from torch.utils.data import DataLoader
 
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.evaluation.spectral_curves import SpectralCurves
 from vfhgan_core.experiment import ExperimentConfig, load_experiment, save_experiment
-from vfhgan_core.losses.total import VFHGANLoss
-from vfhgan_core.models.discriminator import PatchDiscriminator
 from vfhgan_core.models.generator import VFHGANGenerator
 from vfhgan_core.training.checkpoints import (
+    StopRequest,
     TrainState,
-    init_generator_from,
     resolve_init_weights,
     resume_checkpoint,
     save_checkpoint,
 )
 from vfhgan_core.training.datasets import experiment_datasets
-from vfhgan_core.training.gan_step import GANStep, pixel_warmup_loss
-from vfhgan_core.training.optimizers import generator_param_groups
+from vfhgan_core.training.gan_step import GANStep
+from vfhgan_core.training.networks import build_networks
+from vfhgan_core.training.optimizers import build_optimizers
 from vfhgan_core.training.run_facts import data_record, device_name, flat_config
-from vfhgan_core.training.schedules import generator_lr_factor
 from vfhgan_core.training.step_budget import StepBudget
 from vfhgan_core.training.validation import GRID_TAG, Validator
 from vfhgan_core.weights.folder_format import write_weights_folder
@@ -224,34 +220,21 @@ def train(args: argparse.Namespace) -> int:
                  "loaded in %.1f s", len(train_ds.clips), train_ds.total_frames, list(split.train_speakers)[:5],
                  len(val_ds.clips), len(val_ds), list(split.val_speakers)[:5], data.load_seconds)
 
-    # ---- models and losses (seeded here, so variants of one architecture start alike)
-    set_seed(exp.optim.seed)
-    generator = VFHGANGenerator(exp.generator)
-    discriminator = PatchDiscriminator(exp.discriminator) if exp.losses.uses_discriminator else None
-    loss_fn = VFHGANLoss(exp.losses, lip_reader=lip_reader)
-    warmup_loss = pixel_warmup_loss(exp.losses) if exp.optim.pixel_warmup_steps else None
-    if init_folder is not None:
-        init_generator_from(generator, init_folder)
-        if main_proc:
-            log.info("generator initialised from %s", init_folder)
+    # ---- models and losses (seeded, so variants of one architecture start alike), optimisers
+    nets = build_networks(exp, lip_reader, init_folder)
+    generator, discriminator, loss_fn, warmup_loss = nets.generator, nets.discriminator, nets.loss, nets.warmup_loss
     if main_proc:
-        log.info("generator %s: %d parameters; discriminator: %s; losses: %s", exp.variant,
-                 generator.num_parameters(),
-                 f"{sum(p.numel() for p in discriminator.parameters())} parameters" if discriminator else "none",
-                 json.dumps(loss_fn.describe()))
-
+        if init_folder is not None:
+            log.info("generator initialised from %s", init_folder)
+        log.info("generator %s: %s", exp.variant, nets.describe())
     o = exp.optim
-    opt_cls = torch.optim.AdamW if o.weight_decay else torch.optim.Adam
-    opt_g = opt_cls(generator_param_groups(generator, o), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
     # the schedules read the current optim config: a time budget may set max_steps during the run
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda step: generator_lr_factor(o, step))
-    ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True) \
-        if o.ema_decay > 0 else None
+    optimizers = build_optimizers(generator, discriminator, lambda: o)
+    opt_g, sched_g, opt_d, sched_d, ema = (optimizers.generator, optimizers.generator_schedule,
+                                           optimizers.discriminator, optimizers.discriminator_schedule,
+                                           optimizers.ema)
     state = TrainState()
-    opt_d = sched_d = None
     if discriminator is not None:
-        opt_d = opt_cls(discriminator.parameters(), lr=o.lr_d, betas=o.betas, weight_decay=o.weight_decay)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda step: generator_lr_factor(o, step))
         generator, discriminator, opt_g, opt_d = accelerator.prepare(generator, discriminator, opt_g, opt_d)
         accelerator.register_for_checkpointing(sched_g, sched_d, state)
     else:
@@ -320,15 +303,7 @@ def train(args: argparse.Namespace) -> int:
             "metrics": last_metrics, "extra": record.to_dict(), "spectral_curves": curves.to_dict(),
             "time": time.time()}, limit=o.checkpoints_total_limit)
 
-    # stop cleanly on SIGTERM / SIGINT: checkpoint at the next step boundary
-    stop = {"requested": False}
-
-    def _request_stop(signum, _frame):
-        stop["requested"] = True
-        log.warning("signal %d: saving a checkpoint and stopping after this step", signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _request_stop)
+    stop = StopRequest().install()     # SIGTERM / SIGINT: checkpoint at the next step boundary, then end
 
     if main_proc and state.step == 0 and o.val_interval:
         last_metrics = validate()
@@ -389,7 +364,7 @@ def train(args: argparse.Namespace) -> int:
         t_pause = time.perf_counter()
         if main_proc and o.val_interval and state.step % o.val_interval == 0 and state.step < o.max_steps:
             last_metrics = validate()
-        stopping = stop["requested"]
+        stopping = stop.requested
         if accelerator.num_processes > 1:       # every process must agree before a collective save
             flag = torch.tensor(float(stopping), device=accelerator.device)
             stopping = bool(accelerator.reduce(flag, reduction="sum").item() > 0)

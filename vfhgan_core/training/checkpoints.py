@@ -1,5 +1,5 @@
-"""A training run's checkpoint folders (written, listed, resumed), its step counter, and the generator
-weights a run starts from (``init_from``)."""
+"""A training run's checkpoint folders (written, listed, resumed), its step counter, a clean stop on a
+signal, and the generator weights a run starts from (``init_from``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,3 +160,20 @@ def save_checkpoint(accelerator, root: Path, step: int, generator: VFHGANGenerat
         log.info("saved %s", final)
     accelerator.wait_for_everyone()
     return final
+
+
+class StopRequest:
+    """SIGTERM and SIGINT ask the run to stop: :attr:`requested` turns true, and the loop saves a
+    checkpoint at the next step boundary and ends (``--resume latest`` goes on from there)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> StopRequest:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        self.requested = True
+        log.warning("signal %d: saving a checkpoint and stopping after this step", signum)
