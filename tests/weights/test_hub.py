@@ -54,6 +54,21 @@ def test_local_folder_of_variants(weights_dir: Path) -> None:
         hub.load_generator("audio-ffl-lip", weights_dir)
 
 
+def _cached_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_id: str, variant: str) -> Path:
+    """A Hub repo as the cache holds it after a download (offline mode on): the snapshot folder of ``variant``,
+    holding a no-audio generator's weights."""
+    home = tmp_path / "hf"
+    for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):
+        monkeypatch.setattr(huggingface_hub.constants, name, value)
+    rev = "a" * 40
+    repo = home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    folder = repo / "snapshots" / rev / variant
+    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(folder)
+    return folder
+
+
 def test_a_variant_s_run_record_comes_from_where_its_weights_do(weights_dir: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from vfhgan_core.weights.run_record import RunRecord
@@ -69,28 +84,13 @@ def test_a_variant_s_run_record_comes_from_where_its_weights_do(weights_dir: Pat
     with pytest.raises(ValueError, match="training.json"):
         hub.load_run_record("noaudio-noffl-nolip", weights_dir)
     # from a Hub repo in the cache, offline: the same file next to the weights
-    home = tmp_path / "hf"
-    for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):
-        monkeypatch.setattr(huggingface_hub.constants, name, value)
-    rev = "b" * 40
-    repo = home / "hub" / "models--org--records"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(rev)
-    folder = repo / "snapshots" / rev / "noaudio-noffl-nolip"
-    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(folder)
+    folder = _cached_repo(tmp_path, monkeypatch, "org/records", "noaudio-noffl-nolip")
     RunRecord(steps=12, wall_time_s=30.0, device="CPU").write(folder)
     assert hub.load_run_record("noaudio-noffl-nolip", "org/records").steps == 12
 
 
 def test_hub_repo_from_cache_offline(weights_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "hf"
-    for name, value in (("HF_HOME", str(home)), ("HF_HUB_CACHE", str(home / "hub")), ("HF_HUB_OFFLINE", True)):
-        monkeypatch.setattr(huggingface_hub.constants, name, value)
-    rev = "a" * 40
-    repo = home / "hub" / "models--org--vfhgan"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(rev)
-    VFHGANGenerator(GeneratorConfig(use_audio=False)).save_pretrained(repo / "snapshots" / rev / "noaudio-noffl-nolip")
+    _cached_repo(tmp_path, monkeypatch, "org/vfhgan", "noaudio-noffl-nolip")
     assert not hub.load_generator("noaudio-noffl-nolip", "org/vfhgan").config.use_audio
     t0 = time.perf_counter()
     with pytest.raises(WeightsNotFoundError, match="offline mode"):
