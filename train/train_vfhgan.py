@@ -42,6 +42,7 @@ Examples (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import shlex
@@ -79,6 +80,10 @@ from vfhgan_core.weights.hub import load_lip_reader
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
 
 log = logging.getLogger("train_vfhgan")
+
+#: the training curves and validation grids go to TensorBoard where it is installed (the ``train``
+#: extra); without it training runs the same and the log file and ``final/`` record the figures
+TRACKER = "tensorboard" if importlib.util.find_spec("tensorboard") else None
 
 
 # --------------------------------------------------------------------------- arguments
@@ -187,10 +192,13 @@ def train(args: argparse.Namespace) -> int:
         # bf16 also runs on the CPU (autocast), which is slower there than float32 on most CPUs
         mixed_precision=mixed if use_cpu else (None if mixed == "no" else mixed),
         gradient_accumulation_steps=exp.optim.grad_accum,
-        log_with="tensorboard",
+        log_with=TRACKER,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
     main_proc = accelerator.is_main_process
+    if TRACKER is None and main_proc:
+        log.warning("tensorboard is not installed (pip install -e '.[train]'): no TensorBoard curves or image "
+                    "grids; the log and the run folder record everything else")
     mixed = str(accelerator.mixed_precision)
     if args.gpu_memory_fraction and accelerator.device.type == "cuda":
         torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, accelerator.device)
@@ -269,7 +277,7 @@ def train(args: argparse.Namespace) -> int:
     # ---- trackers and what the run records
     if main_proc:
         accelerator.init_trackers("vfhgan", config=flat_config(exp))
-    tb = accelerator.get_tracker("tensorboard", unwrap=True) if main_proc else None
+    tb = accelerator.get_tracker(TRACKER, unwrap=True) if main_proc and TRACKER else None
     record = data_record(data, d.val_seq_len, command="python " + " ".join(shlex.quote(a) for a in sys.argv),
                          num_processes=accelerator.num_processes, mixed_precision=mixed,
                          device=device_name(accelerator.device), variant=exp.variant,

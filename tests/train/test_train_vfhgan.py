@@ -316,6 +316,19 @@ def test_bf16_mixed_precision_trains_and_exports_float32(setup, pretrained, tmp_
     assert metrics["psnr_y"] > 20
 
 
+def test_trains_without_tensorboard_and_says_what_is_missing(setup, pretrained, tmp_path: Path) -> None:
+    """TensorBoard is the ``train`` extra, not a core dependency: without it a run (validation and its
+    image grid included) trains, validates and exports as usual, and warns once how to get the curves."""
+    out = tmp_path / "no_tb"
+    hide = ("import runpy, sys; sys.modules['tensorboard'] = None; "   # find_spec('tensorboard') is None
+            f"sys.argv = [{str(SCRIPT)!r}] + sys.argv[1:]; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')")
+    proc = _ok(_run("-c", hide, "--config", setup["config"], "--output-dir", out, "--max-steps", "2"))
+    assert "tensorboard is not installed" in proc.stderr and "[train]" in proc.stderr
+    assert "step 0 validation" in proc.stderr          # the validation that also draws the image grid
+    assert not (out / "logs").exists() or not list((out / "logs").rglob("events.out.tfevents.*"))
+    assert json.loads((out / "final" / "metrics.json").read_text())["psnr_y"] > 20
+
+
 def test_blind_degradation_trains_validates_on_it_and_says_so(setup, pretrained, tmp_path: Path) -> None:
     """A run with ``data.blind_degradation`` trains and validates on degraded inputs and its card names them."""
     config = json.loads(setup["config"].read_text())
