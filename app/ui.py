@@ -59,7 +59,7 @@ trained with, made the high band *weaker*: comparing two spectra as complex numb
 disguise, and it averages away the detail the network is unsure of. So the frequency switch now also turns on a
 **radial spectrum loss**, which asks only for the right *amount* of detail in each ring of the spectrum and
 leaves its phase free. With it, the *frequency loss* variants put back more fine detail and their spectrum
-above what 32×32 can hold is about 0.4–0.5 dB closer to the truth, on faces no variant trained on, for a few
+above what 32×32 can hold is about 0.3–0.5 dB closer to the truth, on faces no variant trained on, for a few
 hundredths of a dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
 **lip-reading loss** keeps the mouth faithful while the adversarial terms sharpen the face: with audio on, the
 lip variants' mouths are 0.2–0.35 dB (mouth PSNR-Y) closer to the true mouth on new faces than their twins'
