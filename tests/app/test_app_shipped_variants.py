@@ -72,7 +72,7 @@ def test_the_lip_switch_keeps_the_mouth_closer_to_the_truth(job) -> None:
     assert gain.mean() > 0.1, gain.mean()
 
 
-
+# --------------------------------------------------------------------------- the real-world switch
 REAL, CLEAN = "audio-ffl-lip-real", "audio-ffl-lip"
 
 
