@@ -78,6 +78,7 @@ from vfhgan_core.training.validation import GRID_TAG, Validator
 from vfhgan_core.weights.folder_format import write_weights_folder
 from vfhgan_core.weights.hub import load_lip_reader
 from vfhgan_core.weights.rounds import round_of, rounds_before, rounds_total
+from vfhgan_core.weights.run_record import RunRecord
 
 log = logging.getLogger("train_vfhgan")
 
@@ -282,6 +283,13 @@ def train(args: argparse.Namespace) -> int:
                          num_processes=accelerator.num_processes, mixed_precision=mixed,
                          device=device_name(accelerator.device), variant=exp.variant,
                          losses=loss_fn.describe()["weights"])
+    # a resumed run keeps the command that started it, adds its parts' training time and says where it resumed
+    wall_before = 0.0
+    if resume_from is not None:
+        before = RunRecord.from_dict(json.loads((resume_from / "trainer_state.json").read_text()).get("extra") or {})
+        wall_before = float(before.wall_time_s or 0.0)
+        record.command = before.command or record.command
+        record.resumed_at = [*(before.resumed_at or []), state.step]
     # the runs behind init_from, kept in the run folder so that a resumed run still knows them
     earlier_file = out / "earlier_rounds.json"
     if init_folder is not None and main_proc:
@@ -306,9 +314,11 @@ def train(args: argparse.Namespace) -> int:
         return found.metrics
 
     def checkpoint() -> Path:
+        so_far = record.replace(steps=state.step, wall_time_s=record.wall_time_s if state.step == record.steps
+                                else wall_before + time.perf_counter() - t_start)
         return save_checkpoint(accelerator, ckpt_root, state.step, eval_model(), exp, {
             "step": state.step, "samples_seen": state.step * o.grad_accum * global_batch,
-            "metrics": last_metrics, "extra": record.to_dict(), "spectral_curves": curves.to_dict(),
+            "metrics": last_metrics, "extra": so_far.to_dict(), "spectral_curves": curves.to_dict(),
             "time": time.time()}, limit=o.checkpoints_total_limit)
 
     stop = StopRequest().install()     # SIGTERM / SIGINT: checkpoint at the next step boundary, then end
@@ -391,7 +401,7 @@ def train(args: argparse.Namespace) -> int:
     if state.step < o.max_steps:
         log.warning("the data loader ended at step %d before max_steps %d", state.step, o.max_steps)
     wall = time.perf_counter() - t_start
-    record.steps, record.wall_time_s = state.step, wall
+    record.steps, record.wall_time_s = state.step, wall_before + wall
     if earlier:
         record.rounds = earlier
         record.total = rounds_total([*earlier, round_of(record)])

@@ -272,8 +272,16 @@ def test_killed_run_resumes_to_the_same_weights(setup, uninterrupted) -> None:
     refused = _run(SCRIPT, "--config", setup["root"] / "other.json", "--output-dir", out, "--resume", "latest")
     assert refused.returncode == 2 and "config differs" in refused.stderr
 
+    latest = sorted((out / "checkpoints").glob("checkpoint-*"))[-1]
+    before = json.loads((latest / "trainer_state.json").read_text())["extra"]
+    assert before["wall_time_s"] > 0 and before["steps"] == int(latest.name.split("-")[1])
     resumed = _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", out, "--resume", "latest"))
     assert "resumed from" in resumed.stderr
+    # the record keeps the starting command, sums both parts' time and says where the run resumed
+    facts = json.loads((out / "final" / "training.json").read_text())
+    assert facts["resumed_at"] == [before["steps"]] and "--resume" not in facts["command"]
+    assert facts["wall_time_s"] > before["wall_time_s"] and facts["steps"] == STEPS
+    assert f"continued with `--resume latest` at step {before['steps']}" in (out / "final" / "README.md").read_text()
     assert not list((out / "checkpoints").glob(".tmp-*"))
     last = f"checkpoint-{STEPS:07d}"
     for name in ("model.safetensors", "model_1.safetensors"):        # generator and discriminator

@@ -28,10 +28,10 @@ def test_weights_written_before_rounds_count_as_one_round_of_their_own_facts(tmp
 def test_history_grows_by_one_round_per_run_and_sums_per_device(tmp_path: Path) -> None:
     first = {"variant": "v", "device": "NVIDIA H200", "steps": 342, "wall_time_s": 220.0}
     second = {"variant": "v", "device": "CPU (x86_64, 2 cores)", "steps": 300, "wall_time_s": 600.0,
-              "rounds": [first]}
+              "resumed_at": [202], "rounds": [first]}
     (tmp_path / "training.json").write_text(json.dumps(second))
     history = rounds_before(tmp_path)
-    assert history == [first, round_of(second)]
+    assert history == [first, round_of(second)] and history[1]["resumed_at"] == [202]  # an interrupted round says so
     third = {"device": "CPU (x86_64, 2 cores)", "steps": 300, "wall_time_s": 540.0}
     total = rounds_total([*history, third])
     assert total == {"rounds": 3, "steps": 942, "wall_time_s": 1360.0,

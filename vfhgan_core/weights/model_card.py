@@ -289,6 +289,10 @@ def write_model_card(
         train_rows.append(("device", str(r.device)))
     if r.wall_time_s is not None:
         train_rows.append(("training time", f"{float(r.wall_time_s) / 60:.1f} min"))
+    if r.resumed_at:
+        steps = ", ".join(str(int(s)) for s in r.resumed_at)
+        train_rows.append(("interrupted", f"stopped and continued with `--resume latest` at step {steps}; "
+                                          "the training time sums the parts, and the command below started it"))
     parts += ["", "## Training", "", _table(train_rows, ("", ""))]
     if r.rounds:
         parts += ["", _rounds_section(r)]
@@ -342,6 +346,8 @@ def _rounds_section(record: RunRecord) -> str:
         switched = ", ".join(f"{k} {_fmt(v)}" for k, v in losses.items()
                              if k in ("frequency", "radial_spectrum", "lip_reading", "adversarial"))
         minutes = f"{float(r['wall_time_s']) / 60:.1f}" if r.get("wall_time_s") is not None else "?"
+        if r.get("resumed_at"):
+            minutes += " (resumed at step " + ", ".join(str(int(s)) for s in r["resumed_at"]) + ")"
         rows.append((str(i), f"`{r['variant']}`" if r.get("variant") else "?", str(r.get("device", "?")),
                      _fmt(r.get("steps")), minutes, switched or "?"))
     total = rounds_total(rounds)

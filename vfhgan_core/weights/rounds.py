@@ -22,7 +22,7 @@ from vfhgan_core.weights.run_record import RunRecord
 __all__ = ["ROUND_KEYS", "round_of", "rounds_before", "rounds_total"]
 
 #: the facts of a run that a round keeps
-ROUND_KEYS = ("variant", "device", "steps", "wall_time_s", "command", "losses")
+ROUND_KEYS = ("variant", "device", "steps", "wall_time_s", "command", "losses", "resumed_at")
 
 
 def round_of(facts: Mapping[str, Any] | RunRecord) -> dict[str, Any]:

@@ -45,7 +45,11 @@ class RunRecord:
         variant, losses: the variant trained and its loss weights (what a round keeps).
         time_budget: the step count chosen from a wall-clock budget
             (:class:`vfhgan_core.training.step_budget.StepBudget`'s ``record``).
-        steps, wall_time_s: steps done and the run's training time.
+        steps, wall_time_s: steps done and the run's training time, summed over its parts when it
+            was stopped and continued with ``--resume``.
+        resumed_at: the steps at which the run was continued from a checkpoint (``--resume``), in
+            order; ``command`` is then the command that started it (a resumed run gives the same
+            weights as an uninterrupted one).
         rounds, total: the earlier runs these weights went through and their sum
             (:mod:`vfhgan_core.weights.rounds`).
         routing: the router's training facts of a routed generator (``train/train_router.py``).
@@ -74,6 +78,7 @@ class RunRecord:
     time_budget: dict[str, Any] | None = None
     steps: int | None = None
     wall_time_s: float | None = None
+    resumed_at: list[int] | None = None
     rounds: list[dict[str, Any]] | None = None
     total: dict[str, Any] | None = None
     routing: dict[str, Any] | None = None
