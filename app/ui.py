@@ -61,12 +61,12 @@ disguise, and it averages away the detail the network is unsure of. So the frequ
 leaves its phase free. With it, the *frequency loss* variants put back more fine detail and their spectrum
 above what 32×32 can hold is about 0.3–0.5 dB closer to the truth, on faces no variant trained on, for a few
 hundredths of a dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
-**lip-reading loss** keeps the mouth faithful while the adversarial terms sharpen the face: with audio on, the
-lip variants' mouths are 0.2–0.35 dB (mouth PSNR-Y) closer to the true mouth on new faces than their twins'
-mouths, which drift. Compare `audio-ffl-lip` with `audio-ffl-nolip` in the mouth zooms and the per-frame
-scores. The audio variants start from the no-audio ones' weights but do not yet use what the speech says:
-silence gives the same faces. For now they have also trained 600 steps more than the no-audio variants,
-so flipping *audio* shows that longer training (a little sharper, about 0.2 dB lower PSNR), not the speech
+**lip-reading loss** keeps the mouth faithful while the adversarial terms sharpen the face: the lip variants'
+mouths are 0.2–0.4 dB (mouth PSNR-Y) closer to the true mouth on new GRID and VoxCeleb2 faces than their
+twins' mouths, which drift. Compare `audio-ffl-lip` with `audio-ffl-nolip` in the mouth zooms and the
+per-frame scores. The audio variants start from the no-audio ones' weights and train as long, but do not
+yet use what the speech says: silence gives the same faces. Flipping *audio* shows what the extra branch
+does without it: on new faces about 0.05–0.15 dB lower PSNR and a touch more sharpness, not the speech
 (measurements: `train/README.md` §7–§12).
 
 **Modes.** *Simulate*: the face found in your video is the ground truth; it is degraded to 32×32 and
