@@ -284,9 +284,10 @@ def train(args: argparse.Namespace) -> int:
                          device=device_name(accelerator.device), variant=exp.variant,
                          losses=loss_fn.describe()["weights"])
     # a resumed run keeps the command that started it, adds its parts' training time and says where it resumed
+    resumed_state = json.loads((resume_from / "trainer_state.json").read_text()) if resume_from is not None else {}
     wall_before = 0.0
     if resume_from is not None:
-        before = RunRecord.from_dict(json.loads((resume_from / "trainer_state.json").read_text()).get("extra") or {})
+        before = RunRecord.from_dict(resumed_state.get("extra") or {})
         wall_before = float(before.wall_time_s or 0.0)
         record.command = before.command or record.command
         record.resumed_at = [*(before.resumed_at or []), state.step]
@@ -298,10 +299,8 @@ def train(args: argparse.Namespace) -> int:
     last_metrics: dict[str, float] = {}
     # per-band spectral error of the validation frames at every validation (spectral_curves.json)
     curves = SpectralCurves.empty(n_bands=8, scale=d.scale)
-    if resume_from is not None:
-        saved = json.loads((resume_from / "trainer_state.json").read_text()).get("spectral_curves")
-        if saved:
-            curves = SpectralCurves.from_dict(saved)
+    if resumed_state.get("spectral_curves"):
+        curves = SpectralCurves.from_dict(resumed_state["spectral_curves"])
     validator = Validator(val_ds, accelerator.device, exp.generator.use_audio, d.val_seq_len, d.num_frames,
                           d.scale, curves)
 
@@ -314,8 +313,7 @@ def train(args: argparse.Namespace) -> int:
         return found.metrics
 
     def checkpoint() -> Path:
-        so_far = record.replace(steps=state.step, wall_time_s=record.wall_time_s if state.step == record.steps
-                                else wall_before + time.perf_counter() - t_start)
+        so_far = record.replace(steps=state.step, wall_time_s=wall_before + time.perf_counter() - t_start)
         return save_checkpoint(accelerator, ckpt_root, state.step, eval_model(), exp, {
             "step": state.step, "samples_seen": state.step * o.grad_accum * global_batch,
             "metrics": last_metrics, "extra": so_far.to_dict(), "spectral_curves": curves.to_dict(),
