@@ -113,6 +113,25 @@ def test_fingerprint_allows_longer_runs_only() -> None:
     assert exp.with_overrides(init_from="x").init_from == "x"
 
 
+def test_settings_by_dotted_path_are_typed_validated_and_named_when_wrong() -> None:
+    exp = _experiment()
+    changed = exp.with_settings({"losses.adversarial": 0, "losses.frequency_loss.alpha": 2,
+                                 "data.train": ["a", "b"], "optim.lr_schedule": "constant"})
+    assert changed.losses.adversarial == 0.0 and isinstance(changed.losses.adversarial, float)
+    assert changed.losses.frequency_loss.alpha == 2.0
+    assert changed.data.train == ("a", "b")
+    assert changed.optim.lr_schedule == "constant"
+    assert changed.losses.perceptual == exp.losses.perceptual and exp.losses.adversarial != 0.0
+    with pytest.raises(ValueError, match="losses has no field 'adversrial'.*adversarial"):
+        exp.with_settings({"losses.adversrial": 0})
+    with pytest.raises(ValueError, match="no section 'loss'.*losses"):
+        exp.with_settings({"loss.adversarial": 0})
+    with pytest.raises(ValueError, match="losses.frequency_loss.alpha is a value"):
+        exp.with_settings({"losses.frequency_loss.alpha.x": 0})
+    with pytest.raises(ValueError, match="lip_reader"):  # the copy is validated like a loaded config
+        _experiment(lip_reader="reader").with_settings({"lip_reader": None})
+
+
 # --------------------------------------------------------------------------- the shipped configs
 
 

@@ -106,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), help="override optim.mixed_precision")
     p.add_argument("--seed", type=int, help="override optim.seed")
     p.add_argument("--num-workers", type=int, help="override data.num_workers")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", dest="settings",
+                   help="override any config field by its dotted path, the value read as JSON (a bare word "
+                   "as a string), e.g. --set losses.adversarial=0 losses.perceptual=0 optim.lr_g=5e-5")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--gpu-memory-fraction", type=float, metavar="F",
                    help="cap this process's share of the GPU's memory (jobs sharing one GPU: the allocator then "
@@ -152,7 +155,23 @@ def experiment_from_args(args: argparse.Namespace) -> ExperimentConfig:
         top["init_from"] = args.init_from or None
     if args.lip_reader is not None:
         top["lip_reader"] = args.lip_reader
-    return exp.with_overrides(optim=optim, data=data, **top) if (optim or data or top) else exp
+    exp = exp.with_overrides(optim=optim, data=data, **top) if (optim or data or top) else exp
+    return exp.with_settings(parse_settings(args.settings)) if args.settings else exp
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["losses.adversarial=0", "data.train=[\"a\"]"]`` → ``{"losses.adversarial": 0, ...}``: each value is
+    read as JSON, and kept as a string where it is not JSON (``optim.lr_schedule=cosine``)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"error: --set {item!r}: write FIELD=VALUE, e.g. losses.adversarial=0")
+        try:
+            settings[name] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[name] = text
+    return settings
 
 
 # --------------------------------------------------------------------------- main
@@ -175,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    exp = experiment_from_args(args)
+    try:
+        exp = experiment_from_args(args)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
     out = args.output_dir or Path("runs") / exp.variant
     ckpt_root = out / "checkpoints"
     if args.export is not None and not exp.is_variant:

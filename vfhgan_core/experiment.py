@@ -376,6 +376,33 @@ class ExperimentConfig:
                 changes[name] = value
         return replace(self, **changes)
 
+    def with_settings(self, settings: dict[str, Any]) -> ExperimentConfig:
+        """A copy with the fields named by dotted paths replaced, e.g.
+        ``with_settings({"losses.adversarial": 0.0, "losses.frequency_loss.alpha": 2.0})``.
+
+        Every path must name an existing field (a typo raises ``ValueError`` listing the fields
+        that part could have been); values are typed as the field's annotation, as in a config file,
+        and the copy is validated like a loaded config.
+        """
+        data = to_dict(self)
+        for dotted, value in settings.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for depth, part in enumerate(parents):
+                child = node.get(part) if isinstance(node, dict) else None
+                if not isinstance(child, dict):
+                    where = ".".join(parents[:depth]) or "the experiment"
+                    if part in node:
+                        raise ValueError(f"setting {dotted!r}: {where}.{part} is a value, not a section")
+                    valid = ", ".join(k for k, v in node.items() if isinstance(v, dict))
+                    raise ValueError(f"setting {dotted!r}: {where} has no section {part!r}; sections: {valid}")
+                node = child
+            if leaf not in node:
+                where = ".".join(parents) or "the experiment"
+                raise ValueError(f"setting {dotted!r}: {where} has no field {leaf!r}; fields: {', '.join(node)}")
+            node[leaf] = value
+        return from_dict(ExperimentConfig, data)
+
     def fingerprint(self, ignore: tuple[str, ...] = ("optim.max_steps",)) -> str:
         """Short hash of the config, leaving out ``ignore`` (dotted field names).
 

@@ -196,13 +196,13 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     first = setup["root"] / "weights" / "audio-ffl-lip"
     facts = json.loads((first / "training.json").read_text())
     assert [r["variant"] for r in facts["rounds"]] == ["pretrain-smoke"]       # the pretrain it started from
-    round_cfg = json.loads(setup["config"].read_text())
-    round_cfg["losses"]["radial_spectrum"] = 1e-3
-    (tmp_path / "round.json").write_text(json.dumps(round_cfg))
-    _ok(_run(SCRIPT, "--config", tmp_path / "round.json", "--output-dir", tmp_path / "run",
-             "--init-from", first, "--max-steps", "2", "--export", tmp_path / "weights"))
+    # the round changes one loss weight on the command line (--set), as a PSNR tail or a sweep does
+    _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "run", "--init-from", first,
+             "--max-steps", "2", "--export", tmp_path / "weights", "--set", "losses.radial_spectrum=1e-3"))
+    assert load_experiment(tmp_path / "run" / "experiment.json").losses.radial_spectrum == 1e-3
     out = tmp_path / "weights" / "audio-ffl-lip"
     again = json.loads((out / "training.json").read_text())
+    assert "--set losses.radial_spectrum=1e-3" in again["command"]
     assert [r["variant"] for r in again["rounds"]] == ["pretrain-smoke", "audio-ffl-lip"]
     assert again["rounds"][1]["steps"] == facts["steps"] and again["rounds"][1]["losses"]["radial_spectrum"] == 0
     assert again["losses"]["radial_spectrum"] == 1e-3
@@ -214,6 +214,14 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     assert "| round | variant | device | steps | minutes | loss weights |" in card
     assert "| 1 | `pretrain-smoke` |" in card and "| 2 | `audio-ffl-lip` |" in card
     assert "radial_spectrum 0.001" in card and f"In all: {total['steps']} steps" in card
+
+
+def test_a_misspelt_setting_is_named_before_anything_runs(setup, tmp_path: Path) -> None:
+    proc = _run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "run",
+                "--set", "losses.adversrial=0")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "losses has no field 'adversrial'" in proc.stderr and "adversarial" in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_audio_run_grafts_onto_a_no_audio_twin(setup, pretrained, tmp_path: Path) -> None:
