@@ -109,3 +109,12 @@ def test_enhance_can_simulate_a_real_video_degradation(data_dir: Path, detector_
                      "--detector-model", str(detector_model))
     assert hidden.returncode == 2 and "--occlude-mouth" in hidden.stderr and "--mode simulate" in hidden.stderr
     assert "Traceback" not in hidden.stderr
+
+
+def test_enhance_with_the_flip_self_ensemble(data_dir: Path, detector_model: Path, tmp_path: Path) -> None:
+    clip = data_dir / "grid_speakers" / "lbax4n.mpg"
+    res = run_cli("enhance", str(clip), str(tmp_path / "face.mp4"), "--mode", "real", "--self-ensemble",
+                  "--duration", "1", "--detector-model", str(detector_model))
+    assert res.returncode == 0, res.stderr
+    assert "restored 25 frames (1.0 s of video) with audio-ffl-lip (flip self-ensemble: two passes a frame)" in res.stdout
+    assert (tmp_path / "face.mp4").is_file()

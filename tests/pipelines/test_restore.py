@@ -22,6 +22,8 @@ from vfhgan_core.pipelines.restore import (
     mouth_zooms,
     paste_scale,
     restore_clip,
+    restore_windows,
+    run_generator,
     write_comparison_video,
     write_face_video,
     write_pasted_video,
@@ -112,6 +114,29 @@ def test_simulate_mode_can_hide_the_mouth_of_the_input(grid_clip: Path, generato
     assert not np.array_equal(hidden.lr, clean.lr)
     with pytest.raises(ValueError, match="only applies in simulate mode"):
         replace(options, mode="real", occlude_mouth=True)
+
+
+def test_the_flip_self_ensemble_restores_a_mirrored_face_as_the_mirror_image(simulated) -> None:
+    """``self_ensemble``: the shipped full model restores the mirrored input and averages it back in.
+    Mirroring the clip then mirrors the restoration exactly (the plain pass does not), and each
+    window's output is the mean of the two passes."""
+    from vfhgan_core.weights.hub import load_generator
+
+    result, _ = simulated
+    gen = load_generator("audio-ffl-lip")
+    lr, mel = result.lr[:16], result.clip.mel_windows[:16]
+    mirrored = np.ascontiguousarray(lr[:, :, ::-1])
+    both = run_generator(gen, lr, mel, self_ensemble=True)
+    both_mirrored = run_generator(gen, mirrored, mel, self_ensemble=True)
+    assert np.abs(both_mirrored[:, :, ::-1].astype(int) - both.astype(int)).max() <= 1
+    plain = run_generator(gen, lr, mel)
+    plain_mirrored = run_generator(gen, mirrored, mel)
+    assert np.abs(plain_mirrored[:, :, ::-1].astype(int) - plain.astype(int)).mean() > 0.2
+    expected = (plain.astype(np.float32) + plain_mirrored[:, :, ::-1].astype(np.float32)) / 2
+    assert np.abs(both.astype(np.float32) - expected).max() <= 1.0
+    windows = frame_windows(torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255, 5)[:2]
+    with torch.no_grad():
+        assert restore_windows(gen, windows, mel[:2], self_ensemble=True).shape == (2, 3, 128, 128)
 
 
 def test_comparison_and_face_videos_keep_audio(simulated, grid_clip: Path, tmp_path: Path) -> None:

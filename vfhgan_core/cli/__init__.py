@@ -84,6 +84,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             training_clips=args.training_clips,
             speech=args.speech,
             occlude_mouth=args.occlude_mouth,
+            self_ensemble=args.self_ensemble,
             blind_degradation=DegradationConfig() if args.degrade == "blind" else None,
             degradation_seed=args.degrade_seed,
         )
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--occlude-mouth", action="store_true",
                    help="simulate mode: blur the mouth of the 32x32 input beyond reading, so that only the speech "
                         "can tell an audio variant its shape")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also restore every frame mirrored left to right and average the two: about 0.3 dB PSNR-Y "
+                        "more on unseen speakers, at twice the generator's time")
     p.add_argument("--start", type=float, default=0.0, help="start of the segment, seconds")
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
     add_detector_arguments(p)
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--occlude-mouth", action="store_true",
                    help="blur the mouth of every LR input frame beyond reading, so that only the speech can tell "
                         "the audio variants its shape (compare an audio variant with its no-audio twin)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="every variant also restores each frame mirrored and averages the two (twice the compute)")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
     p.add_argument("--workers", type=int, default=2,

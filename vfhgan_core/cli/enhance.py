@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         simulated_degradation=DegradationConfig() if args.degrade == "blind" else None,
         degradation_seed=args.degrade_seed,
         occlude_mouth=args.occlude_mouth,
+        self_ensemble=args.self_ensemble,
     )
     restorer = FaceRestorer.load(args.variant, args.weights, options.pipeline.detector)
     out = Path(args.output)
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     clip_seconds = result.num_frames / result.fps
     print(
-        f"restored {result.num_frames} frames ({clip_seconds:.1f} s of video) with {args.variant} in {seconds:.1f} s "
+        f"restored {result.num_frames} frames ({clip_seconds:.1f} s of video) with {args.variant}"
+        f"{' (flip self-ensemble: two passes a frame)' if args.self_ensemble else ''} in {seconds:.1f} s "
         f"({clip_seconds / seconds:.2f}x real time); wrote {written}"
     )
     return 0

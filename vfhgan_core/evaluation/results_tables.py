@@ -66,6 +66,9 @@ def markdown_report(report: Mapping[str, Any], title: str = "VFH-GAN evaluation"
     if cfg.get("speech", "matched") != "matched":
         out += ["", f"**Speech ablation**: the audio-conditioned variants heard **{cfg['speech']}** speech "
                     "(`--speech`), not the clip's own."]
+    if cfg.get("self_ensemble"):
+        out += ["", "**Flip self-ensemble**: every variant restored each frame also mirrored and averaged the two "
+                    "(`--self-ensemble`, twice the compute); bicubic is the same."]
     if cfg.get("occlude_mouth"):
         out += ["", "**Mouth occluded**: the mouth of every LR input frame was blurred beyond reading "
                     "(`--occlude-mouth`), so only the speech could tell a variant its shape."]

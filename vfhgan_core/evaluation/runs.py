@@ -142,6 +142,8 @@ class EvaluationConfig:
             (:func:`vfhgan_core.data.degradations.occlude_mouth`, with each frame's mouth
             box), so that the mouth can only be restored from the speech: what an audio
             variant gains over its no-audio twin here is what it takes from the speech.
+        self_ensemble: restore every frame also mirrored and average the two
+            (:func:`vfhgan_core.pipelines.restore.restore_windows`): twice the compute.
     """
 
     variants: tuple[str, ...] = ("all",)
@@ -159,6 +161,7 @@ class EvaluationConfig:
     blind_degradation: Optional[DegradationConfig] = None
     degradation_seed: int = 0
     occlude_mouth: bool = False
+    self_ensemble: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -311,7 +314,7 @@ def evaluate_clip(
     mel = speech_windows_for(shard.mel_windows, config.speech)
     outputs = {"bicubic": bicubic_x4(lr, config.scale)}
     for name, gen in generators.items():
-        outputs[name] = run_generator(gen, lr, mel, config.batch_size)
+        outputs[name] = run_generator(gen, lr, mel, config.batch_size, self_ensemble=config.self_ensemble)
     has_words = reader is not None and bool([w for w in shard.words if w[0] not in ("sil", "sp")])
     methods: dict[str, dict[str, float]] = {}
     words = 0

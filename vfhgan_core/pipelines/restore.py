@@ -72,6 +72,9 @@ class RestoreOptions:
     #: (:func:`vfhgan_core.data.degradations.occlude_mouth`), so that only the speech can tell
     #: an audio-conditioned generator its shape
     occlude_mouth: bool = False
+    #: also restore the mirrored input and average it, mirrored back, with the plain output
+    #: (:func:`restore_windows`): twice the compute, for fidelity
+    self_ensemble: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -107,6 +110,8 @@ class RestoreResult:
     #: for each routed generator (the real-world variant), the weight of its degraded-input
     #: expert per frame, float (T,) in [0, 1] (0: the clean-input expert restored the frame alone)
     route_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    #: whether ``sr`` is the flip self-ensemble (:func:`restore_windows`)
+    self_ensemble: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -155,6 +160,24 @@ def bicubic_x4(lr: np.ndarray, scale: int = 4) -> np.ndarray:
     return to_uint8(up)
 
 
+def restore_windows(generator: torch.nn.Module, windows: torch.Tensor, mel: torch.Tensor | None,
+                    self_ensemble: bool = False) -> torch.Tensor:
+    """The restored centre frames ``(B, 3, 4h, 4w)`` of LR windows ``(B, T, 3, h, w)``.
+
+    With ``self_ensemble`` the generator also restores the windows mirrored left to right, and
+    the result is the mean of the plain output and the mirrored one flipped back: the flip
+    self-ensemble of EDSR ("+" models, Lim et al. 2017), restricted to the one transform a face
+    keeps (faces are upright, and training mirrors them at random). The speech is the same for
+    both passes. Errors the two passes do not share partly cancel: on the unseen validation
+    speakers it adds about 0.3 dB PSNR-Y at twice the compute (README, Results).
+    """
+    sr = generator(windows, mel).sr.float()
+    if self_ensemble:
+        mirrored = generator(windows.flip(-1), mel).sr.float().flip(-1)
+        sr = (sr + mirrored) / 2
+    return sr
+
+
 @torch.inference_mode()
 def run_generator(
     generator: torch.nn.Module,
@@ -163,11 +186,12 @@ def run_generator(
     batch_size: int = 32,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    self_ensemble: bool = False,
 ) -> np.ndarray:
     """Restore every frame of a clip: uint8 LR (T, 32, 32, 3) → uint8 (T, 128, 128, 3).
 
     Each frame is restored from the window of its neighbours and its mel window
-    (ignored by generators built without audio).
+    (ignored by generators built without audio); ``self_ensemble``: see :func:`restore_windows`.
     """
     generator.eval()
     config = generator.config
@@ -180,7 +204,7 @@ def run_generator(
         _check_stop(should_stop)
         batch = windows[s : s + batch_size].to(device)
         mel = mel_windows[s : s + batch_size].to(device) if config.use_audio else None
-        out.append(to_uint8(generator(batch, mel).sr.float().cpu()))
+        out.append(to_uint8(restore_windows(generator, batch, mel, self_ensemble).cpu()))
         if progress is not None:
             progress(min(1.0, (s + batch_size) / t))
     return np.concatenate(out) if out else np.zeros((0, 128, 128, 3), np.uint8)
@@ -247,6 +271,7 @@ def restore_clip(
             options.batch_size,
             progress=lambda f, k=k: _report(progress, "restore", (k + f) / n),
             should_stop=should_stop,
+            self_ensemble=options.self_ensemble,
         )
     timings["restore"] = time.perf_counter() - t1
     routes = {name: w for name, gen in generators.items() if (w := clip_route_weights(gen, lr)) is not None}
@@ -260,6 +285,7 @@ def restore_clip(
         timings=timings,
         degradation=applied,
         route_weights=routes,
+        self_ensemble=options.self_ensemble,
     )
 
 
