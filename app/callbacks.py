@@ -210,6 +210,7 @@ class AppCallbacks:
         real_world: bool = False,
         simulated_input: str = "clean",
         degradation_seed: float = 0,
+        self_ensemble: bool = False,
         request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),
     ):
@@ -231,6 +232,8 @@ class AppCallbacks:
                 real-video chain: blur, noise, JPEG or H.264 compression).
             degradation_seed: which draw of the chain ("degraded" input); the same draw as
                 ``python -m vfhgan_core enhance --degrade blind --degrade-seed N``.
+            self_ensemble: also restore every frame mirrored and average the two (the flip
+                self-ensemble: closer to the original, a little smoother, twice the time).
 
         Returns:
             the restored video (simulate: the 128x128 face; real: the full frame), the
@@ -270,7 +273,8 @@ class AppCallbacks:
             work = asyncio.create_task(asyncio.to_thread(
                 run_job, self.store, video, variants, mode, segment, out_dir, info=info,
                 batch_size=self.settings.batch_size, progress=lambda label, value: progress(value, desc=label),
-                should_stop=flag.is_set, simulated_input=simulated_input, degradation_seed=seed))
+                should_stop=flag.is_set, simulated_input=simulated_input, degradation_seed=seed,
+                self_ensemble=bool(self_ensemble)))
             try:
                 # the work runs in a thread; when Gradio cancels this request (the Cancel button, a
                 # client's job.cancel()), the flag makes the thread stop at its next chunk of frames

@@ -151,11 +151,13 @@ def run_job(
     should_stop: Callable[[], bool] | None = None,
     simulated_input: str = "clean",
     degradation_seed: int = 0,
+    self_ensemble: bool = False,
 ) -> JobResult:
     """Restore ``segment`` of ``video`` with ``variants`` (1 or 2), score it and write the videos.
 
     ``simulated_input`` (simulate mode): ``"clean"`` shrinks the face by bicubic ×4, ``"degraded"``
     by the draw ``degradation_seed`` of the real-video chain (blur, noise, JPEG or H.264).
+    ``self_ensemble``: restore every frame also mirrored and average the two (twice the time).
 
     Raises:
         VFHGANError subclasses for the user's input, RestoreCancelled when ``should_stop``
@@ -168,7 +170,8 @@ def run_job(
     degraded = simulated_input == "degraded" and mode == "simulate"   # real mode: the video's own quality
     t0 = time.perf_counter()
     info = info or probe_video(video)
-    plan = _ProgressPlan(int(round(segment.duration * info.fps)), len(variants), mode, progress)
+    plan = _ProgressPlan(int(round(segment.duration * info.fps)), len(variants) * (2 if self_ensemble else 1), mode,
+                         progress)
     stop = should_stop or (lambda: False)
 
     def check() -> None:
@@ -180,7 +183,7 @@ def run_job(
     options = RestoreOptions(mode=mode, start=segment.start, duration=segment.duration, batch_size=batch_size,
                              pipeline=PipelineConfig(detector=store.detector_config),
                              simulated_degradation=DegradationConfig() if degraded else None,
-                             degradation_seed=int(degradation_seed))
+                             degradation_seed=int(degradation_seed), self_ensemble=bool(self_ensemble))
     timings: dict[str, float] = {}
     with store.detector() as detector:
         plan("load", 1.0)

@@ -304,6 +304,8 @@ def summary_markdown(job: JobResult) -> str:
     s = job.stage_seconds
     parts = [f"{k} {s[k]:.1f} s" for k in ("load", "faces", "restore", "metrics", "encode") if k in s]
     variants = " and ".join(f"**{v}**" for v in job.variants)
+    if r.self_ensemble:
+        variants += " (mirror self-ensemble: each frame restored as is and mirrored, the two averaged)"
     listens = any(parse_variant(v)["audio"] for v in job.variants)
     audio = "" if r.clip.has_audio or not listens else " The clip has no audio track: the audio-conditioned variant heard silence."
     if job.mode == "real":

@@ -75,6 +75,12 @@ or, with *degraded* input, one random draw of blur, noise and JPEG or H.264 comp
 video. *Real*: the face in your video is taken as genuinely low-resolution; it is restored and pasted back
 into the (upscaled) full frame; there is nothing to score against.
 
+**Mirror self-ensemble.** With the box ticked, every frame is restored twice, as it is and mirrored left to
+right, and the two results (the second mirrored back) are averaged. Where the two passes disagree they were
+guessing, and averaging cancels part of that: on faces no variant trained on the result is 0.1–0.35 dB closer
+to the original (PSNR-Y) and flickers less, but it is a little smoother, with slightly less fine detail, and
+takes twice as long. It is a choice at restoration time, not a trained variant, and works with every variant.
+
 **Trained on degraded video.** `audio-ffl-lip-real` holds two experts and a small router. One expert was
 fine-tuned on such degraded inputs; alone it scores about 1 dB higher PSNR-Y than the clean-trained model on
 degraded faces nobody trained on (that model only sharpens the artefacts), but about 3 dB lower on clean faces,
@@ -173,6 +179,10 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
                                          value="clean", label="Simulated input", scale=3, elem_id="simulated-input")
                     seed = gr.Number(0, precision=0, minimum=0, label="Draw", scale=1, elem_id="degradation-seed",
                                      info="which random degradation")
+                ensemble_cb = gr.Checkbox(value=False, label="Mirror self-ensemble",
+                                          info="also restore each frame mirrored and average the two: closer to "
+                                               "the original (+0.1 to +0.35 dB PSNR-Y on unseen faces), a little "
+                                               "smoother, twice the time", elem_id="self-ensemble")
                 with gr.Row():
                     run_btn = gr.Button("Restore", variant="primary", elem_id="run-button", scale=3)
                     cancel_btn = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel-button")
@@ -272,7 +282,8 @@ def build_demo(settings: AppSettings | None = None, callbacks: AppCallbacks | No
 
         run = run_btn.click(
             cb.restore,
-            inputs=[video_in, audio_cb, ffl_cb, lip_cb, mode, start, length, compare_dd, real_cb, simulated, seed],
+            inputs=[video_in, audio_cb, ffl_cb, lip_cb, mode, start, length, compare_dd, real_cb, simulated, seed,
+                    ensemble_cb],
             outputs=[restored_out, comparison_out, metrics_df, job],
             api_name="restore",
             api_description="Restore the face in a video with the trained VFH-GAN variant picked by the "

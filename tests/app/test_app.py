@@ -50,7 +50,8 @@ def client(server: AppServer) -> Client:
 
 def restore(client: Client, video: Path, audio=True, ffl=True, lip=True, mode="simulate", start=0.0,
             length=3.0, compare="none", *extra):
-    """The ``/restore`` endpoint; ``extra``: real_world, simulated_input, degradation_seed (defaults if left out)."""
+    """The ``/restore`` endpoint; ``extra``: real_world, simulated_input, degradation_seed, self_ensemble
+    (defaults if left out)."""
     return client.predict(handle_file(str(video)), audio, ffl, lip, mode, start, length, compare, *extra,
                           api_name="/restore")
 
@@ -86,8 +87,8 @@ def test_restore_is_a_documented_api(client: Client) -> None:
     endpoint = api["named_endpoints"]["/restore"]
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["video", "audio_conditioning", "frequency_loss", "lip_loss", "mode", "start", "length",
-                     "compare_with", "real_world", "simulated_input", "degradation_seed"]
-    assert [p["parameter_has_default"] for p in endpoint["parameters"]] == [False] + [True] * 10
+                     "compare_with", "real_world", "simulated_input", "degradation_seed", "self_ensemble"]
+    assert [p["parameter_has_default"] for p in endpoint["parameters"]] == [False] + [True] * 11
     assert [r["label"] for r in endpoint["returns"]] == ["Restored video", "Comparison video", "Metrics"]
     # the inspector's helpers are not part of the public API
     assert list(api["named_endpoints"]) == ["/restore", "/ffl_lab"]
