@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vfhgan_core.cli.batch import REPORT_NAME, find_videos, launch_command, output_paths
-from vfhgan_core.io import probe_video
+from vfhgan_core.io import probe_video, read_video
 
 pytestmark = pytest.mark.slow
 
@@ -135,3 +136,19 @@ def test_input_problems_are_refused_with_a_reason(videos: Path, tmp_path: Path) 
     empty.mkdir()
     rc, _, stderr = _run(empty, tmp_path / "o2")
     assert rc == 2 and "no video below" in stderr
+
+
+def test_the_self_ensemble_is_applied_and_recorded(data_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(data_dir / "grid_speakers" / "lbax4n.mpg", src)
+    outputs = {}
+    for flag in ((), ("--self-ensemble",)):
+        out = tmp_path / ("both" if flag else "plain")
+        rc, _, stderr = _run(src, out, "--mode", "simulate", *flag)
+        assert rc == 0, stderr[-2000:]
+        report = _report(out)
+        assert report["counts"]["done"] == 1 and report["self_ensemble"] is bool(flag)
+        outputs[bool(flag)] = read_video(output_paths(src, out, src / "lbax4n.mpg", "simulate")[0]).frames
+    assert outputs[True].shape == outputs[False].shape
+    assert np.abs(outputs[True].astype(int) - outputs[False].astype(int)).mean() > 0.1

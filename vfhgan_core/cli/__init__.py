@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("simulate", "real"), default="real",
                    help="real (default): the videos are low-resolution, restore and paste back; simulate: degrade "
                         "the face to 32x32, restore, and also write NAME_comparison.mp4")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also restore every frame mirrored and average the two (twice the generator's time)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_detector_arguments(p)
     p.set_defaults(func=batch.run)

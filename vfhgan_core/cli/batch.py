@@ -79,6 +79,8 @@ class BatchReport:
     mode: str
     processes: int
     items: list[BatchItem] = field(default_factory=list)
+    #: whether every video was restored with the flip self-ensemble
+    self_ensemble: bool = False
     seconds: float = 0.0
     #: True on the process that merged every process's items (the main one)
     merged: bool = False
@@ -94,7 +96,8 @@ class BatchReport:
         done = self.count("done")
         return {
             "source_dir": self.source_dir, "output_dir": self.output_dir, "variant": self.variant,
-            "mode": self.mode, "processes": self.processes, "seconds": round(self.seconds, 2),
+            "mode": self.mode, "self_ensemble": self.self_ensemble, "processes": self.processes,
+            "seconds": round(self.seconds, 2),
             "counts": {s: self.count(s) for s in ("done", "skipped", "failed")},
             "frames_restored": self.frames,
             "clips_per_minute": round(60.0 * done / self.seconds, 2) if self.seconds > 0 else None,
@@ -149,6 +152,7 @@ def enhance_batch(
     pipeline=None,
     progress: bool = True,
     on_item: Callable[[BatchItem], None] | None = None,
+    self_ensemble: bool = False,
 ) -> BatchReport:
     """Restore every video below ``src_dir`` into ``out_dir`` (see the module docstring).
 
@@ -160,6 +164,8 @@ def enhance_batch(
         pipeline: :class:`~vfhgan_core.faces.clip.PipelineConfig` (its detector is replaced by ``detector``).
         progress: tqdm bars over this process's files and the current file's frames.
         on_item: called with every finished item (done, skipped or failed) of this process.
+        self_ensemble: restore every frame also mirrored and average the two
+            (:func:`vfhgan_core.pipelines.restore.restore_windows`; twice the generator's time).
 
     Returns:
         the merged :class:`BatchReport` on the main process (also written to
@@ -185,7 +191,7 @@ def enhance_batch(
     pipeline = pipeline or PipelineConfig()
     if detector is not None:
         pipeline = replace(pipeline, detector=detector)
-    options = RestoreOptions(mode=mode, pipeline=pipeline)
+    options = RestoreOptions(mode=mode, pipeline=pipeline, self_ensemble=self_ensemble)
 
     state = PartialState(cpu=not torch.cuda.is_available())
     rank, world = state.process_index, state.num_processes
@@ -260,7 +266,7 @@ def enhance_batch(
     (parts / f"process-{rank}.json").write_text(json.dumps([asdict(i) for i in items]), encoding="utf-8")
     state.wait_for_everyone()
     report_ = BatchReport(source_dir=str(src), output_dir=str(out), variant=variant, mode=mode, processes=world,
-                          items=items)
+                          items=items, self_ensemble=self_ensemble)
     if state.is_main_process:
         merged: list[BatchItem] = []
         for k in range(world):
@@ -328,7 +334,8 @@ def benchmark_batch(src_dir: str | os.PathLike, processes: tuple[int, ...] = (1,
 def run(args: argparse.Namespace) -> int:
     """``enhance-batch``: enhance a folder tree; the main process prints the counts and the failures."""
     report = enhance_batch(args.src_dir, args.out_dir, variant=args.variant, weights=args.weights, mode=args.mode,
-                           detector=detector_config(args), progress=not args.quiet)
+                           detector=detector_config(args), progress=not args.quiet,
+                           self_ensemble=args.self_ensemble)
     if not report.merged:
         return 0                                 # the main process of the launch reports for all
     summary = report.to_dict()
