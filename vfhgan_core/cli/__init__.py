@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from vfhgan_core.cli import batch, enhance, ffl_lab
-from vfhgan_core.cli.options import add_detector_arguments, detector_config
+from vfhgan_core.cli.options import add_detector_arguments, add_self_ensemble_argument, detector_config
 from vfhgan_core.errors import VFHGANError
 from vfhgan_core.weights.variants import DEFAULT_VARIANT
 
@@ -175,9 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--occlude-mouth", action="store_true",
                    help="simulate mode: blur the mouth of the 32x32 input beyond reading, so that only the speech "
                         "can tell an audio variant its shape")
-    p.add_argument("--self-ensemble", action="store_true",
-                   help="also restore every frame mirrored left to right and average the two: about 0.3 dB PSNR-Y "
-                        "more on unseen speakers, at twice the generator's time")
+    add_self_ensemble_argument(p)
     p.add_argument("--start", type=float, default=0.0, help="start of the segment, seconds")
     p.add_argument("--duration", type=float, default=None, help="length of the segment, seconds (default: to the end)")
     add_detector_arguments(p)
@@ -192,8 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("simulate", "real"), default="real",
                    help="real (default): the videos are low-resolution, restore and paste back; simulate: degrade "
                         "the face to 32x32, restore, and also write NAME_comparison.mp4")
-    p.add_argument("--self-ensemble", action="store_true",
-                   help="also restore every frame mirrored and average the two (twice the generator's time)")
+    add_self_ensemble_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_detector_arguments(p)
     p.set_defaults(func=batch.run)
@@ -238,8 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--occlude-mouth", action="store_true",
                    help="blur the mouth of every LR input frame beyond reading, so that only the speech can tell "
                         "the audio variants its shape (compare an audio variant with its no-audio twin)")
-    p.add_argument("--self-ensemble", action="store_true",
-                   help="every variant also restores each frame mirrored and averages the two (twice the compute)")
+    add_self_ensemble_argument(p)
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vfhgan" / "prepared"), metavar="DIR",
                    help="where raw videos are prepared (default ~/.cache/vfhgan/prepared)")
     p.add_argument("--workers", type=int, default=2,
