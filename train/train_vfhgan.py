@@ -281,7 +281,8 @@ def train(args: argparse.Namespace) -> int:
     gen_raw: VFHGANGenerator = accelerator.unwrap_model(generator)
     step_fn = GANStep(accelerator, generator, opt_g, loss_fn, discriminator, opt_d, warmup_loss,
                       pixel_warmup_steps=o.pixel_warmup_steps, use_audio=exp.generator.use_audio,
-                      grad_clip=o.grad_clip, seq_len=d.seq_len)
+                      grad_clip=o.grad_clip, seq_len=d.seq_len,
+                      teacher=ema.module if ema is not None and exp.losses.mirror_distillation > 0 else None)
 
     if resume_from is not None:
         accelerator.load_state(str(resume_from))

@@ -62,6 +62,19 @@ def test_lip_loss_without_reader_is_a_clear_error() -> None:
         VFHGANLoss(LossConfig(lip_reading=1.0))
 
 
+def test_mirror_distillation_is_the_pixel_distance_to_the_teacher_and_needs_one() -> None:
+    loss = VFHGANLoss(LossConfig(perceptual=0.0, pixel_128=0.0, pixel_64=0.0, lip_reading=0.0, frequency=0.0,
+                                 adversarial=0.0, mirror_distillation=2.0, pixel_kind="l1"))
+    sr, sr_x2, gt = torch.full((2, 3, 128, 128), 0.5), torch.zeros(2, 3, 64, 64), torch.zeros(2, 3, 128, 128)
+    with pytest.raises(ValueError, match="teacher"):
+        loss.generator_terms(sr, sr_x2, gt)
+    terms = loss.generator_terms(sr, sr_x2, gt, teacher=torch.full_like(sr, 0.25))
+    assert set(terms) == {"mirror_distillation", "total"}
+    assert float(terms["mirror_distillation"]) == pytest.approx(2.0 * 0.25)
+    with pytest.raises(ValueError, match="mirror_distillation"):
+        LossConfig(mirror_distillation=-1.0)
+
+
 def test_discriminator_terms_and_r1() -> None:
     from vfhgan_core.losses.adversarial import AdversarialLossConfig
 

@@ -1,6 +1,7 @@
 """vfhgan_core/training/gan_step.py: one step of the generator and the discriminator, on a tiny fixed batch."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -76,3 +77,33 @@ def test_batches_flatten_sequence_major_and_outputs_split_in_float32() -> None:
     out = DiscriminatorOutput(torch.arange(4.0).bfloat16().view(4, 1), [torch.ones(4, 2).bfloat16()])
     a, b = split_output(out, 1)
     assert a.logits.dtype == torch.float32 and a.logits.shape[0] == 1 and b.features[0].shape == (3, 2)
+
+
+def test_mirror_distillation_pulls_one_pass_towards_the_teachers_self_ensemble() -> None:
+    torch.manual_seed(0)
+    config = GeneratorConfig(use_audio=False, widths=(8, 8, 0), depths=(1, 0, 0))
+    teacher = VFHGANGenerator(config)
+    with torch.no_grad():      # a teacher that is not mirror-symmetric, so its two passes differ
+        for p in teacher.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    teacher.eval()
+    student = VFHGANGenerator(config)
+    losses = LossConfig(perceptual=0.0, pixel_128=0.0, pixel_64=0.0, lip_reading=0.0, frequency=0.0,
+                        adversarial=0.0, mirror_distillation=1.0)
+    accelerator = Accelerator(cpu=True)
+    opt_g = torch.optim.Adam(student.parameters(), lr=2e-3)
+    student, opt_g = accelerator.prepare(student, opt_g)
+    with pytest.raises(ValueError, match="teacher"):
+        GANStep(accelerator, student, opt_g, VFHGANLoss(losses), use_audio=False)
+    step = GANStep(accelerator, student, opt_g, VFHGANLoss(losses), use_audio=False, teacher=teacher)
+    batch = _batch()
+    lr = batch["lr"].flatten(0, 1)
+    with torch.no_grad():
+        plain, mirrored = teacher(lr).sr, teacher(lr.flip(-1)).sr.flip(-1)
+        target = (plain + mirrored) / 2
+        start = F.mse_loss(student(lr).sr, target)
+    assert F.mse_loss(plain, mirrored) > 1e-6           # the target is not just the teacher's own pass
+    logs = [step(batch, i) for i in range(30)]
+    assert logs[0]["g/mirror_distillation"] == pytest.approx(float(start), rel=1e-4)
+    assert logs[-1]["g/mirror_distillation"] < 0.3 * logs[0]["g/mirror_distillation"]
+    assert set(logs[0]) >= {"g/total", "g/mirror_distillation"} and "g/pixel_128" not in logs[0]

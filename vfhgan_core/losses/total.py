@@ -5,10 +5,16 @@ Generator side::
     L = w_p·L_perceptual + w_128·L_pixel(SR, GT) + w_64·L_pixel(SR×2, GT↓2)
         + α·L_lip + β·(L_freq(SR, GT) [+ L_freq(SR×2, GT↓2)])
         + β_r·(L_radial(SR, GT) [+ L_radial(SR×2, GT↓2)]) + γ·L_adv
+        + w_m·L_pixel(SR, T_mirror)
 
 ``L_radial`` (:mod:`vfhgan_core.losses.radial_spectrum`) is not in the paper: it asks for
 the right level of detail in each ring of the spectrum, phase left free, and is what makes
 the frequency switch raise the high band (``train/README.md`` §8).
+
+``T_mirror`` (also not in the paper) is the mirror self-ensemble of a teacher generator, the
+run's EMA: the mean of its restoration of the window and of the mirrored window, flipped
+back (:func:`~vfhgan_core.pipelines.restore.restore_windows`). The term asks one pass for
+what the two-pass self-ensemble gets right (``train/README.md`` §14).
 
 ``L_perceptual`` is VGG19 feature distance when ImageNet VGG19 weights are
 configured, otherwise discriminator feature matching (see
@@ -56,6 +62,8 @@ class LossConfig:
         frequency_at_64: also apply the frequency losses (focal and radial) to the 64×64 output.
         radial_spectrum: β_r, weight of the radial power-spectrum loss (0: off, the paper).
         adversarial: γ, weight of the generator's adversarial loss.
+        mirror_distillation: w_m, weight of the pixel loss between SR and the teacher's mirror
+            self-ensemble (0: off; the training step passes ``teacher=``).
         lip_features: lip-reader feature maps compared by the lip-reading loss.
     """
 
@@ -68,6 +76,7 @@ class LossConfig:
     frequency_at_64: bool = True
     radial_spectrum: float = 0.0
     adversarial: float = 1e-3
+    mirror_distillation: float = 0.0
     lip_features: tuple[str, ...] = ("frontend", "trunk.layer1", "trunk.layer2", "trunk.layer3", "trunk.layer4")
     frequency_loss: FrequencyLossConfig = field(default_factory=FrequencyLossConfig)
     radial_spectrum_loss: RadialSpectrumLossConfig = field(default_factory=RadialSpectrumLossConfig)
@@ -76,7 +85,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         for name in ("perceptual", "pixel_128", "pixel_64", "lip_reading", "frequency", "radial_spectrum",
-                     "adversarial"):
+                     "adversarial", "mirror_distillation"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss weight {name} must be >= 0, got {getattr(self, name)}")
         if self.pixel_kind not in ("l1", "mse"):
@@ -142,6 +151,7 @@ class VFHGANLoss(nn.Module):
         real=None,
         mouth_boxes: Tensor | None = None,
         seq_len: int = 1,
+        teacher: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Every generator loss term, weighted, and their sum under ``"total"``.
 
@@ -154,6 +164,8 @@ class VFHGANLoss(nn.Module):
             mouth_boxes: ``(B, 4)`` mouth boxes in crop pixels, for the lip-reading loss.
             seq_len: the batch holds ``B / seq_len`` sequences of ``seq_len`` consecutive frames
                 (frame-major within a sequence); the lip reader sees them as clips.
+            teacher: the teacher's mirror self-ensemble of the same windows ``(B, 3, 128, 128)``,
+                for the mirror-distillation term.
         """
         c = self.config
         gt_x2 = downscale_x2(gt)
@@ -172,6 +184,10 @@ class VFHGANLoss(nn.Module):
             if c.frequency_at_64:
                 radial = radial + self.radial_loss(sr_x2, gt_x2)
             terms["radial_spectrum"] = c.radial_spectrum * radial
+        if c.mirror_distillation > 0:
+            if teacher is None:
+                raise ValueError("the mirror-distillation term needs the teacher's self-ensemble output (teacher=)")
+            terms["mirror_distillation"] = c.mirror_distillation * self._pixel(sr, teacher)
         if self.vgg_loss is not None:
             terms["perceptual"] = c.perceptual * self.vgg_loss(sr, gt)
         if self.feature_matching is not None:

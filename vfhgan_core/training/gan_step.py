@@ -6,7 +6,9 @@ GAN phase the discriminator learns real HR against the detached SR frames, then 
 learns from every generator term with the discriminator frozen; during the pixel warm-up
 (``optim.pixel_warmup_steps``) and for runs without a discriminator only the generator's terms
 are used. The scheduler, EMA and step counter stay with the caller, which steps them once the
-accumulated gradients were applied (``accelerator.sync_gradients``).
+accumulated gradients were applied (``accelerator.sync_gradients``). With the mirror-distillation
+term on, a frozen teacher (the run's EMA) restores each batch as given and mirrored, without
+gradients, and the generator learns towards the mean (:class:`~vfhgan_core.losses.total.LossConfig`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 
 from vfhgan_core.losses.total import LossConfig, VFHGANLoss
 from vfhgan_core.models.discriminator import DiscriminatorOutput
+from vfhgan_core.pipelines.restore import restore_windows
 
 __all__ = ["GANStep", "as_float", "flatten_batch", "pixel_warmup_loss", "split_output"]
 
@@ -62,6 +65,8 @@ class GANStep:
         use_audio: whether the generator is given the mel windows.
         grad_clip: gradient-norm clip (0: none).
         seq_len: consecutive frames per sample (the temporal terms need it).
+        teacher: the generator whose mirror self-ensemble the mirror-distillation term aims at
+            (in eval mode; the run's EMA); needed when that term's weight is above 0.
     """
 
     accelerator: Any
@@ -75,9 +80,13 @@ class GANStep:
     use_audio: bool = True
     grad_clip: float = 0.0
     seq_len: int = 1
+    teacher: torch.nn.Module | None = None
     _disc_raw: torch.nn.Module | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.loss_fn.config.mirror_distillation > 0 and self.teacher is None:
+            raise ValueError("losses.mirror_distillation > 0 needs a teacher generator (the run's EMA: "
+                             "set optim.ema_decay > 0)")
         if self.discriminator is not None:
             self._disc_raw = self.accelerator.unwrap_model(self.discriminator)
 
@@ -93,6 +102,10 @@ class GANStep:
             lr, hr, mel, boxes = flatten_batch(batch)
             out_g = generator(lr, mel if self.use_audio else None)
             sr, sr_x2 = out_g.sr.float(), out_g.sr_x2.float()
+            teacher = None
+            if self.loss_fn.config.mirror_distillation > 0:
+                with torch.no_grad():
+                    teacher = restore_windows(self.teacher, lr, mel if self.use_audio else None, self_ensemble=True)
             logs: dict[str, float] = {}
             if self.gan_phase(step):
                 disc_raw.requires_grad_(True)
@@ -111,11 +124,12 @@ class GANStep:
                 with torch.no_grad():
                     real = as_float(disc_raw(hr))
                 g_terms = self.loss_fn.generator_terms(sr, sr_x2, hr, fake=fake, real=real, mouth_boxes=boxes,
-                                                       seq_len=seq)
+                                                       seq_len=seq, teacher=teacher)
             else:
                 g_loss = self.warmup_loss if (discriminator is not None and self.warmup_loss is not None) \
                     else self.loss_fn
-                g_terms = g_loss.generator_terms(sr, sr_x2, hr, mouth_boxes=boxes, seq_len=seq)
+                g_terms = g_loss.generator_terms(sr, sr_x2, hr, mouth_boxes=boxes, seq_len=seq,
+                                                 teacher=teacher if g_loss is self.loss_fn else None)
             acc.backward(g_terms["total"])
             if acc.sync_gradients and self.grad_clip:
                 logs["grad_norm/g"] = float(acc.clip_grad_norm_(generator.parameters(), self.grad_clip))
