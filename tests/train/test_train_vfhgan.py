@@ -196,9 +196,11 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     first = setup["root"] / "weights" / "audio-ffl-lip"
     facts = json.loads((first / "training.json").read_text())
     assert [r["variant"] for r in facts["rounds"]] == ["pretrain-smoke"]       # the pretrain it started from
-    # the round changes one loss weight on the command line (--set), as a PSNR tail or a sweep does
+    # the round changes loss weights on the command line (--set), as a PSNR tail or a sweep does; here
+    # it also turns on the mirror distillation, whose teacher is the run's EMA
     _ok(_run(SCRIPT, "--config", setup["config"], "--output-dir", tmp_path / "run", "--init-from", first,
-             "--max-steps", "2", "--export", tmp_path / "weights", "--set", "losses.radial_spectrum=1e-3"))
+             "--max-steps", "2", "--export", tmp_path / "weights",
+             "--set", "losses.radial_spectrum=1e-3", "losses.mirror_distillation=1"))
     assert load_experiment(tmp_path / "run" / "experiment.json").losses.radial_spectrum == 1e-3
     out = tmp_path / "weights" / "audio-ffl-lip"
     again = json.loads((out / "training.json").read_text())
@@ -214,6 +216,8 @@ def test_a_second_round_carries_the_history_and_the_total_time(setup, uninterrup
     assert "| round | variant | device | steps | minutes | loss weights |" in card
     assert "| 1 | `pretrain-smoke` |" in card and "| 2 | `audio-ffl-lip` |" in card
     assert "radial_spectrum 0.001" in card and f"In all: {total['steps']} steps" in card
+    rows = {line.split("|")[1].strip(): line for line in card.splitlines() if line.startswith("| ")}
+    assert "mirror_distillation 1" in rows["3"] and "mirror_distillation" not in rows["2"]   # this round only
 
 
 def test_a_misspelt_setting_is_named_before_anything_runs(setup, tmp_path: Path) -> None:

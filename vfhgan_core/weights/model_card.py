@@ -344,7 +344,8 @@ def _rounds_section(record: RunRecord) -> str:
     for i, r in enumerate(rounds, 1):
         losses = r.get("losses") or {}
         switched = ", ".join(f"{k} {_fmt(v)}" for k, v in losses.items()
-                             if k in ("frequency", "radial_spectrum", "lip_reading", "adversarial"))
+                             if k in ("frequency", "radial_spectrum", "lip_reading", "adversarial")
+                             or (k == "mirror_distillation" and v))
         minutes = f"{float(r['wall_time_s']) / 60:.1f}" if r.get("wall_time_s") is not None else "?"
         if r.get("resumed_at"):
             minutes += " (resumed at step " + ", ".join(str(int(s)) for s in r["resumed_at"]) + ")"
