@@ -130,6 +130,8 @@ def test_settings_by_dotted_path_are_typed_validated_and_named_when_wrong() -> N
         exp.with_settings({"losses.frequency_loss.alpha.x": 0})
     with pytest.raises(ValueError, match="lip_reader"):  # the copy is validated like a loaded config
         _experiment(lip_reader="reader").with_settings({"lip_reader": None})
+    with pytest.raises(ValueError, match="mirror_distillation > 0 needs optim.ema_decay"):   # its teacher
+        exp.with_settings({"losses.mirror_distillation": 1, "optim.ema_decay": 0})
 
 
 # --------------------------------------------------------------------------- the shipped configs

@@ -350,6 +350,8 @@ class ExperimentConfig:
             problems.append(f"data.scale ({self.data.scale}) differs from generator.scale ({self.generator.scale})")
         if self.losses.lip_reading > 0 and not self.lip_reader:
             problems.append("losses.lip_reading > 0 needs lip_reader (folder of a trained LipReader)")
+        if self.losses.mirror_distillation > 0 and self.optim.ema_decay <= 0:
+            problems.append("losses.mirror_distillation > 0 needs optim.ema_decay > 0 (the EMA is its teacher)")
         if self.optim.pixel_warmup_steps > self.optim.max_steps:
             problems.append(f"optim.pixel_warmup_steps ({self.optim.pixel_warmup_steps}) exceeds "
                             f"optim.max_steps ({self.optim.max_steps})")

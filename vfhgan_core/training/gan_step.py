@@ -90,6 +90,13 @@ class GANStep:
         if self.discriminator is not None:
             self._disc_raw = self.accelerator.unwrap_model(self.discriminator)
 
+    def _teacher_output(self, lr: torch.Tensor, mel: torch.Tensor) -> torch.Tensor | None:
+        """The teacher's mirror self-ensemble of the windows ``lr`` (``None`` with the term off)."""
+        if self.loss_fn.config.mirror_distillation <= 0:
+            return None
+        with torch.no_grad():
+            return restore_windows(self.teacher, lr, mel if self.use_audio else None, self_ensemble=True)
+
     def gan_phase(self, step: int) -> bool:
         """Whether step ``step`` trains the discriminator and uses the adversarial terms."""
         return self.discriminator is not None and step >= self.pixel_warmup_steps
@@ -102,10 +109,6 @@ class GANStep:
             lr, hr, mel, boxes = flatten_batch(batch)
             out_g = generator(lr, mel if self.use_audio else None)
             sr, sr_x2 = out_g.sr.float(), out_g.sr_x2.float()
-            teacher = None
-            if self.loss_fn.config.mirror_distillation > 0:
-                with torch.no_grad():
-                    teacher = restore_windows(self.teacher, lr, mel if self.use_audio else None, self_ensemble=True)
             logs: dict[str, float] = {}
             if self.gan_phase(step):
                 disc_raw.requires_grad_(True)
@@ -124,12 +127,12 @@ class GANStep:
                 with torch.no_grad():
                     real = as_float(disc_raw(hr))
                 g_terms = self.loss_fn.generator_terms(sr, sr_x2, hr, fake=fake, real=real, mouth_boxes=boxes,
-                                                       seq_len=seq, teacher=teacher)
+                                                       seq_len=seq, teacher=self._teacher_output(lr, mel))
             else:
                 g_loss = self.warmup_loss if (discriminator is not None and self.warmup_loss is not None) \
                     else self.loss_fn
                 g_terms = g_loss.generator_terms(sr, sr_x2, hr, mouth_boxes=boxes, seq_len=seq,
-                                                 teacher=teacher if g_loss is self.loss_fn else None)
+                                                 teacher=self._teacher_output(lr, mel) if g_loss is self.loss_fn else None)
             acc.backward(g_terms["total"])
             if acc.sync_gradients and self.grad_clip:
                 logs["grad_norm/g"] = float(acc.clip_grad_norm_(generator.parameters(), self.grad_clip))
