@@ -59,15 +59,15 @@ trained with, made the high band *weaker*: comparing two spectra as complex numb
 disguise, and it averages away the detail the network is unsure of. So the frequency switch now also turns on a
 **radial spectrum loss**, which asks only for the right *amount* of detail in each ring of the spectrum and
 leaves its phase free. With it, the *frequency loss* variants put back more fine detail and their spectrum
-above what 32×32 can hold is about 0.3–0.5 dB closer to the truth, on faces no variant trained on, for a few
-hundredths of a dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
+above what 32×32 can hold is about 0.4–0.6 dB closer to the truth, on faces no variant trained on,
+for 0.03–0.1 dB of PSNR. Compare `audio-ffl-nolip` with `audio-noffl-nolip` in the *Frequency view*. The
 **lip-reading loss** keeps the mouth faithful while the adversarial terms sharpen the face: the lip variants'
-mouths are 0.2–0.4 dB (mouth PSNR-Y) closer to the true mouth on new GRID and VoxCeleb2 faces than their
+mouths are about 0.15–0.3 dB (mouth PSNR-Y) closer to the true mouth on new GRID and VoxCeleb2 faces than their
 twins' mouths, which drift. Compare `audio-ffl-lip` with `audio-ffl-nolip` in the mouth zooms and the
 per-frame scores. The audio variants start from the no-audio ones' weights and train as long, but do not
 yet use what the speech says: silence gives the same faces. Flipping *audio* shows what the extra branch
-does without it: on new faces about 0.05–0.15 dB lower PSNR and a touch more sharpness, not the speech
-(measurements: `train/README.md` §7–§12).
+does without it: on new faces about 0.04–0.08 dB lower PSNR and a touch more sharpness, not the speech
+(measurements: `train/README.md` §7–§16).
 
 **Modes.** *Simulate*: the face found in your video is the ground truth; it is degraded to 32×32 and
 restored, so the result can be scored (PSNR-Y, SSIM-Y, ERQA). The degradation is clean bicubic shrinking,
