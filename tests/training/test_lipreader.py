@@ -80,6 +80,9 @@ def test_tiny_training_run_learns_and_writes_a_loadable_model(prepared: Path, tm
     assert again.loss == pytest.approx(result.best.loss, rel=1e-4)
     evals = [h["heldout_accuracy"] for h in result.history if "heldout_accuracy" in h]
     assert len(evals) == 4 and result.best.accuracy == max(evals)
+    # among the evaluations that tie on accuracy (common with 6 held-out words) the lowest loss wins
+    tied = [h["heldout_loss"] for h in result.history if h.get("heldout_accuracy") == max(evals)]
+    assert result.best.loss == pytest.approx(min(tied))
     # it fits its training words: far better than chance (1/51) on them
     train_set = WordClipDataset(prepared, "train", frames=8, split_rule=config.data.split)
     fit = tl.evaluate(model, DataLoader(train_set, batch_size=12), GRID_VOCABULARY, 0, torch.device("cpu"))

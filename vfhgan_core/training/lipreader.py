@@ -1,15 +1,16 @@
 """Training the project's own word-level GRID lip reader (the frozen network of the lip-reading loss).
 
 Data: word clips of prepared GRID shards (:class:`vfhgan_core.data.words.WordClipDataset`),
-split by sentence; the held-out sentences give the word accuracy that picks the best model.
+split by sentence; the held-out sentences give the word accuracy that picks the best model
+(ties, common on a small held-out set, go to the lower held-out loss).
 Model: :class:`vfhgan_core.models.lipreading.LipReader` (3D conv + ResNet-18 family trunk +
 multi-scale TCN), by default the narrow :meth:`LipReaderConfig.grid` preset. Optimiser:
 AdamW with linear warm-up and cosine decay, optional label smoothing, Accelerate for device
 placement (``Accelerator(cpu=True)`` on a machine without GPU needs no accelerate config).
 
 Output folder: ``model.safetensors`` + ``config.json`` (``LipReader.save_pretrained``, the
-best held-out accuracy so far), ``README.md`` (model card), ``training.json`` (config,
-held-out sentences, evaluation history, timings) and ``train_log.jsonl``.
+best held-out accuracy so far, then the lowest held-out loss), ``README.md`` (model card),
+``training.json`` (config, held-out sentences, evaluation history, timings) and ``train_log.jsonl``.
 
 :func:`train` runs it from a :class:`LipReaderTrainConfig`; ``train/train_lipreader.py`` is its
 command line::
@@ -276,7 +277,7 @@ def train(config: LipReaderTrainConfig, command: str = "") -> TrainResult:
         nonlocal best, last
         result = evaluate(model, heldout_loader, data.vocabulary, step, device)
         last = result
-        improved = best is None or result.accuracy > best.accuracy
+        improved = best is None or (result.accuracy, -result.loss) > (best.accuracy, -best.loss)
         if improved:
             best = result
             accelerator.unwrap_model(model).save_pretrained(out_dir)
